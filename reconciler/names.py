@@ -1,0 +1,82 @@
+"""Task paths and the naming rules of the SPEC ("Paths and names").
+
+A task path is ``\\Root\\Folder\\Name``. Paths compare case-insensitively, as Task
+Scheduler does; the original spelling is kept for display and registration."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_SEGMENT = 200
+MAX_PATH = 238
+FORBIDDEN_CHARS = set('\\/:*?"<>|')
+_RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM[1-9]|LPT[1-9])(\..*)?$", re.IGNORECASE)
+
+
+def segment_problem(segment: str) -> str | None:
+    """Why a name or folder segment breaks the rules, or None if it is fine."""
+    if not segment:
+        return "is empty"
+    if len(segment) > MAX_SEGMENT:
+        return f"is {len(segment)} characters long (at most {MAX_SEGMENT})"
+    bad = sorted({c for c in segment if c in FORBIDDEN_CHARS})
+    if bad:
+        return "contains " + " ".join(repr(c) for c in bad) + ' (not allowed: \\ / : * ? " < > |)'
+    for char in segment:
+        if not char.isprintable() or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            return f"contains the non-printable character U+{ord(char):04X}"
+    if segment in (".", ".."):
+        return f"is {segment!r}"
+    if segment != segment.strip(" "):
+        return "has a leading or trailing space"
+    if segment.endswith("."):
+        return "ends with a dot"
+    if _RESERVED.match(segment):
+        return f"is a reserved device name ({segment.split('.')[0].upper()})"
+    return None
+
+
+def key(path: str) -> str:
+    """The comparison key of a path: Task Scheduler paths are case-insensitive."""
+    return path.casefold()
+
+
+def normalize_root(root: str) -> str:
+    """``Orchestrator``, ``\\Orchestrator`` and ``\\Orchestrator\\`` all give
+    ``\\Orchestrator\\``; the root folder ``\\`` itself is refused."""
+    from .errors import UsageError
+
+    segments = [s for s in root.replace("/", "\\").split("\\")]
+    inner = [s for s in segments if s != ""]
+    if not inner:
+        raise UsageError(
+            f"--root {root!r}: the root folder \\ is refused; name a folder such as \\Orchestrator\\"
+        )
+    # Empty segments are allowed only at the ends ("\X\" spellings), never inside.
+    stripped = root.replace("/", "\\").strip("\\")
+    if "\\\\" in stripped or stripped != "\\".join(inner):
+        raise UsageError(f"--root {root!r} is not a folder path")
+    for segment in inner:
+        problem = segment_problem(segment)
+        if problem:
+            raise UsageError(f"--root {root!r}: folder {segment!r} {problem}")
+    return "\\" + "\\".join(inner) + "\\"
+
+
+def split_folder(folder: str) -> list[str]:
+    """Folder segments of ``metadata.folder`` (``\\``-separated; ends trimmed)."""
+    return folder.strip("\\").split("\\") if folder.strip("\\") else []
+
+
+def join(root: str, folder_segments: list[str], name: str) -> str:
+    return root + "".join(s + "\\" for s in folder_segments) + name
+
+
+def is_under(path: str, root: str) -> bool:
+    """True if ``path`` lies strictly inside ``root`` (case-insensitive)."""
+    return key(path).startswith(key(root)) and len(path) > len(root)
+
+
+def relative(path: str, root: str) -> str:
+    """The part of ``path`` below ``root`` (``Finance\\excel``)."""
+    return path[len(root):]

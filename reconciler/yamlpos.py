@@ -1,0 +1,270 @@
+"""YAML documents with the line and column of every key and value.
+
+Built directly from libyaml's event stream (no recursion, so deep nesting cannot crash
+the interpreter), with:
+- every key and value's position kept, to report ``file:line:col`` for schema errors;
+- duplicate keys refused (PyYAML silently keeps the last one);
+- plain scalars read as YAML 1.2 reads them: ``yes``/``no``/``on``/``off`` are strings,
+  ``13:05`` is a string (YAML 1.1 reads it as the number 785), dates stay strings;
+- aliases shared, not copied, and their expanded size bounded, so an alias bomb is
+  refused at once instead of eating memory and time.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import yaml
+
+try:  # the C parser is an order of magnitude faster and keeps marks
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 200_000
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
+_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+
+
+class YamlError(Exception):
+    """A document cannot be read; carries a 1-based position."""
+
+    def __init__(self, line: int, column: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+        self.message = message
+
+
+class PosDict(dict):
+    """A mapping that remembers where each key and its value were written
+    (1-based ``(key_line, key_col, value_line, value_col)``)."""
+
+    __slots__ = ("pos", "start", "merged")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pos: dict[Any, tuple[int, int, int, int]] = {}
+        self.start: tuple[int, int] = (1, 1)
+        self.merged: set[Any] = set()  # keys that came from a << merge
+
+
+class PosList(list):
+    __slots__ = ("pos", "start")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pos: list[tuple[int, int]] = []
+        self.start: tuple[int, int] = (1, 1)
+
+
+@dataclass
+class Document:
+    data: Any
+    line: int  # where the document starts
+    column: int
+
+
+def _plain_scalar(text: str) -> Any:
+    if text in _NULLS:
+        return None
+    if text in _BOOLS:
+        return _BOOLS[text]
+    if _INT.match(text):
+        return int(text)
+    if _HEX.match(text):
+        return int(text, 16)
+    if _FLOAT.match(text) and any(c.isdigit() for c in text):
+        return float(text)
+    return text
+
+
+def _scalar(event: Any) -> Any:
+    plain, _ = event.implicit
+    tag = event.tag
+    if tag in (None, "!") and plain and not event.style:
+        return _plain_scalar(event.value)
+    if tag == "tag:yaml.org,2002:int":
+        try:
+            return int(event.value, 0)
+        except ValueError:
+            raise YamlError(event.start_mark.line + 1, event.start_mark.column + 1,
+                            f"!!int {event.value!r} is not an integer") from None
+    if tag == "tag:yaml.org,2002:bool":
+        return _BOOLS.get(event.value, event.value)
+    if tag == "tag:yaml.org,2002:null":
+        return None
+    if tag not in (None, "!", "tag:yaml.org,2002:str"):
+        raise YamlError(event.start_mark.line + 1, event.start_mark.column + 1,
+                        f"the YAML tag {tag} is not supported")
+    return event.value
+
+
+def decode(raw: bytes) -> str:
+    """Manifest bytes to text: UTF-8 (with or without a BOM), or UTF-16 with a BOM."""
+    if raw.startswith(b"\xff\xfe") or raw.startswith(b"\xfe\xff"):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise YamlError(1, 1, f"invalid UTF-16 at byte {err.start}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise YamlError(line, column, f"invalid UTF-8 (byte 0x{raw[err.start]:02X}); save the file as UTF-8") from None
+
+
+def load_all(text: str) -> list[Document]:
+    """Every document of a YAML stream, as PosDict/PosList/scalars."""
+    documents: list[Document] = []
+    # Each open container: [value, pending key or _NO_KEY, key mark, size so far]
+    stack: list[list[Any]] = []
+    anchors: dict[str, tuple[Any, int]] = {}
+    doc_start = (1, 1)
+    total = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            kind = type(event)
+            mark = event.start_mark
+            line, column = mark.line + 1, mark.column + 1
+            if kind is yaml.DocumentStartEvent:
+                anchors.clear()
+                total = 0
+                doc_start = (line, column)
+                stack.append([None, _ROOT, None, 0])
+                continue
+            if kind is yaml.DocumentEndEvent:
+                root = stack.pop()
+                documents.append(Document(root[0], *doc_start))
+                continue
+            if kind in (yaml.StreamStartEvent, yaml.StreamEndEvent):
+                continue
+            if kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                if len(stack) > MAX_DEPTH:
+                    raise YamlError(line, column, f"nesting deeper than {MAX_DEPTH} levels")
+                if event.tag not in (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
+                    raise YamlError(line, column, f"the YAML tag {event.tag} is not supported")
+                container: Any = PosDict() if kind is yaml.MappingStartEvent else PosList()
+                container.start = (line, column)
+                stack.append([container, _NO_KEY, None, 1, event.anchor])
+                continue
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                frame = stack.pop()
+                value, size = frame[0], frame[3]
+                if frame[4] is not None:
+                    anchors[frame[4]] = (value, size)
+                _add(stack, value, size, line, column)
+                total += 1
+                continue
+            if kind is yaml.AliasEvent:
+                if event.anchor not in anchors:
+                    raise YamlError(line, column, f"unknown alias *{event.anchor}")
+                value, size = anchors[event.anchor]
+                total += size
+                if total > MAX_EXPANDED_NODES:
+                    raise YamlError(
+                        line, column,
+                        f"aliases expand this document beyond {MAX_EXPANDED_NODES} nodes "
+                        "(an alias bomb?); write the values out or use a Defaults document",
+                    )
+                _add(stack, value, size, line, column)
+                continue
+            if kind is yaml.ScalarEvent:
+                value = _scalar(event)
+                if event.anchor is not None:
+                    anchors[event.anchor] = (value, 1)
+                total += 1
+                _add(stack, value, 1, line, column)
+                continue
+    except yaml.MarkedYAMLError as err:
+        problem_mark = err.problem_mark or err.context_mark
+        line = problem_mark.line + 1 if problem_mark else 1
+        column = problem_mark.column + 1 if problem_mark else 1
+        message = err.problem or err.context or "invalid YAML"
+        if err.context and err.problem:
+            message = f"{err.problem} ({err.context})"
+        raise YamlError(line, column, f"invalid YAML: {message}") from None
+    except yaml.YAMLError as err:  # pragma: no cover - libyaml errors without marks
+        raise YamlError(1, 1, f"invalid YAML: {err}") from None
+    return documents
+
+
+_NO_KEY = object()
+_ROOT = object()
+
+
+def _add(stack: list[list[Any]], value: Any, size: int, line: int, column: int) -> None:
+    frame = stack[-1]
+    container = frame[0]
+    if frame[1] is _ROOT:
+        frame[0] = value
+        frame[1] = _NO_KEY
+        return
+    frame[3] += size
+    if isinstance(container, PosList):
+        container.append(value)
+        container.pos.append((line, column))
+        return
+    # A mapping alternates keys and values.
+    if frame[1] is _NO_KEY:
+        if isinstance(value, (PosDict, PosList)):
+            raise YamlError(line, column, "a mapping or list cannot be used as a key")
+        try:
+            hash(value)
+        except TypeError:  # pragma: no cover
+            raise YamlError(line, column, "this key cannot be used") from None
+        frame[1] = value
+        frame[2] = (line, column)
+        return
+    key, key_mark = frame[1], frame[2]
+    frame[1] = _NO_KEY
+    if key == "<<" and isinstance(value, (PosDict, PosList)):
+        _merge(container, value, line, column)
+        return
+    if key in container and key not in container.merged:
+        first = container.pos[key]
+        raise YamlError(key_mark[0], key_mark[1],
+                        f"duplicate key {key!r} (first at line {first[0]})")
+    container[key] = value
+    container.pos[key] = (key_mark[0], key_mark[1], line, column)
+    container.merged.discard(key)
+
+
+def _merge(container: PosDict, value: Any, line: int, column: int) -> None:
+    """``<<: *base`` merge keys: keys written in the mapping itself win."""
+    sources = value if isinstance(value, PosList) else [value]
+    for source in sources:
+        if not isinstance(source, PosDict):
+            raise YamlError(line, column, "<< merges only mappings")
+        for k, v in source.items():
+            if k not in container:
+                container[k] = v
+                container.pos[k] = source.pos[k]
+                container.merged.add(k)
+
+
+def position(data: Any, path: Iterator[Any] | list[Any], key: bool = False) -> tuple[int, int] | None:
+    """The position of the value at ``path`` (or of its key, with ``key=True``)."""
+    node = data
+    where: tuple[int, int] | None = getattr(data, "start", None)
+    path = list(path)
+    for index, step in enumerate(path):
+        last = index == len(path) - 1
+        if isinstance(node, PosDict) and step in node.pos:
+            kl, kc, vl, vc = node.pos[step]
+            where = (kl, kc) if (last and key) else (vl, vc)
+            node = node[step]
+        elif isinstance(node, PosList) and isinstance(step, int) and 0 <= step < len(node.pos):
+            where = node.pos[step]
+            node = node[step]
+        else:
+            break
+    return where
