@@ -47,13 +47,14 @@ class PosDict(dict):
     """A mapping that remembers where each key and its value were written
     (1-based ``(key_line, key_col, value_line, value_col)``)."""
 
-    __slots__ = ("pos", "start", "merged")
+    __slots__ = ("pos", "start", "merged", "files")
 
     def __init__(self) -> None:
         super().__init__()
         self.pos: dict[Any, tuple[int, int, int, int]] = {}
         self.start: tuple[int, int] = (1, 1)
         self.merged: set[Any] = set()  # keys that came from a << merge
+        self.files: dict[Any, str] = {}  # keys merged in from another file (Defaults)
 
 
 class PosList(list):
@@ -81,7 +82,7 @@ def _plain_scalar(text: str) -> Any:
         return int(text)
     if _HEX.match(text):
         return int(text, 16)
-    if _FLOAT.match(text) and any(c.isdigit() for c in text):
+    if _FLOAT.match(text) and any(c.isdigit() for c in text) and any(c in text for c in ".eE"):
         return float(text)
     return text
 
@@ -154,14 +155,14 @@ def load_all(text: str) -> list[Document]:
                     raise YamlError(line, column, f"the YAML tag {event.tag} is not supported")
                 container: Any = PosDict() if kind is yaml.MappingStartEvent else PosList()
                 container.start = (line, column)
-                stack.append([container, _NO_KEY, None, 1, event.anchor])
+                stack.append([container, _NO_KEY, None, 1, event.anchor, (line, column)])
                 continue
             if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 frame = stack.pop()
                 value, size = frame[0], frame[3]
                 if frame[4] is not None:
                     anchors[frame[4]] = (value, size)
-                _add(stack, value, size, line, column)
+                _add(stack, value, size, *frame[5])
                 total += 1
                 continue
             if kind is yaml.AliasEvent:

@@ -1,0 +1,102 @@
+"""apply(plan, backend): make the machine match the plan, and nothing more.
+
+Safety first: every check that can refuse runs before the first write (conflicts,
+--max-deletions, delete-all, missing passwords). Writes go creates and updates first,
+deletes last (a failure midway then never leaves fewer tasks than before), except the
+delete of a case-only rename, which must precede its create. After the first failed
+write no further write starts; every task's outcome is reported."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from .backends.base import Backend
+from .errors import ReconcileError, SafetyError
+from .model import Action, Change, Plan
+
+
+@dataclass(frozen=True)
+class Outcome:
+    path: str
+    action: Action
+    status: str  # done | failed | not started
+    message: str = ""
+
+
+def check(plan: Plan, managed_count: int, *, max_deletions: int | None,
+          allow_delete_all: bool, environ: dict[str, str] | None = None) -> None:
+    """Every refusal that must happen before anything is written."""
+    if plan.conflicts:
+        raise SafetyError(f"{len(plan.conflicts)} conflict(s): {plan.conflicts[0]}")
+    deletes = [c for c in plan.changes if c.action is Action.DELETE and not _is_rename(c, plan)]
+    if max_deletions is not None and len(deletes) > max_deletions:
+        raise SafetyError(
+            f"the plan deletes {len(deletes)} task(s), more than --max-deletions {max_deletions}; "
+            f"nothing was changed (first: {deletes[0].path})"
+        )
+    kept = managed_count - len(deletes)
+    if deletes and kept <= 0 and not allow_delete_all:
+        raise SafetyError(
+            f"the plan deletes every managed task ({len(deletes)}) — an empty or mistyped --dir? "
+            "Nothing was changed; pass --allow-delete-all if that is what you want"
+        )
+    environ = os.environ if environ is None else environ
+    for change in plan.changes:
+        if change.action in (Action.CREATE, Action.UPDATE) and change.password_env:
+            if not environ.get(change.password_env):
+                raise ReconcileError(
+                    f"{change.path}: the environment variable {change.password_env} (its password) "
+                    "is not set; nothing was changed"
+                )
+
+
+def _is_rename(change: Change, plan: Plan) -> bool:
+    return any(c.replaces == change.path for c in plan.changes)
+
+
+def ordered(plan: Plan) -> list[Change]:
+    """The writes in the order they run: renames (delete, then create), creates and
+    updates, then deletes."""
+    renamed = {c.replaces for c in plan.changes if c.replaces}
+    first: list[Change] = []
+    writes: list[Change] = []
+    deletes: list[Change] = []
+    for change in plan.changes:
+        if change.action is Action.NOOP:
+            continue
+        if change.action is Action.DELETE:
+            if change.path in renamed:
+                first.append(change)
+                first.extend(c for c in plan.changes if c.replaces == change.path)
+            else:
+                deletes.append(change)
+        elif change.replaces is None:
+            writes.append(change)
+    return first + writes + deletes
+
+
+def run(plan: Plan, backend: Backend, *, progress: Callable[[Outcome], None] | None = None,
+        environ: dict[str, str] | None = None) -> list[Outcome]:
+    environ = os.environ if environ is None else environ
+    outcomes: list[Outcome] = []
+    failed = False
+    for change in ordered(plan):
+        if failed:
+            outcomes.append(Outcome(change.path, change.action, "not started"))
+            continue
+        try:
+            if change.action is Action.DELETE:
+                backend.delete(change.path)
+            else:
+                password = environ.get(change.password_env) if change.password_env else None
+                assert change.xml is not None
+                backend.register(change.path, change.xml, password=password)
+            outcome = Outcome(change.path, change.action, "done")
+        except ReconcileError as err:
+            failed = True
+            outcome = Outcome(change.path, change.action, "failed", str(err))
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
+    return outcomes

@@ -1,0 +1,141 @@
+"""Command line: ``main(argv) -> int``. Parsing, dispatch and exit codes only; the work
+happens in the modules it calls. Exit codes (SPEC): 0 success, 1 any error (usage
+errors too), 2 only with --detailed-exitcode when the plan has changes."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+from . import names
+from .errors import ManifestError, ReconcileError, UsageError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors; the SPEC says 1, with one clear line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """Options every command takes, accepted before and after the command name. The
+    copies on subcommands default to SUPPRESS so they never undo a value given first."""
+    default: Callable[[Any], Any] = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
+    parser.add_argument("--backend", choices=["local", "schtasks"], default=default(None),
+                        help="local (a folder, the default off Windows) or schtasks (Windows)")
+    parser.add_argument("--store", default=default(None), metavar="DIR",
+                        help="the local backend's folder (default .reconcile/store)")
+    parser.add_argument("--root", default=default(None), metavar="FOLDER",
+                        help="the Task Scheduler folder reconcile.py owns (default \\Orchestrator\\)")
+    parser.add_argument("--no-color", action="store_true", default=default(False),
+                        help="no colour (NO_COLOR is honoured too)")
+    parser.add_argument("--github", action="store_true", default=default(None),
+                        help="also write manifest problems as GitHub ::error annotations "
+                             "(on by default when GITHUB_ACTIONS=true)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default(False),
+                        help="only errors and the summary line")
+
+
+def _dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", default="tasks.d", help="manifest folder (default tasks.d)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="reconcile.py",
+                     description="Make a Windows Task Scheduler folder match YAML manifests.")
+    _common(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        _common(sub, suppress=True)
+        return sub
+
+    validate = command("validate", "check the manifests; write nothing")
+    _dir(validate)
+
+    plan = command("plan", "show what apply would change")
+    _dir(plan)
+    plan.add_argument("--out", metavar="PLAN.json", help="save the plan (JSON) for apply --plan")
+    plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    plan.add_argument("--detailed-exitcode", action="store_true",
+                      help="exit 2 when the plan has changes (0: none, 1: error)")
+
+    apply_ = command("apply", "make the root folder match the manifests")
+    _dir(apply_)
+    apply_.add_argument("--plan", metavar="PLAN.json", help="apply exactly this saved plan")
+    apply_.add_argument("--max-deletions", type=int, metavar="N", help="refuse to delete more than N tasks")
+    apply_.add_argument("--allow-delete-all", action="store_true",
+                        help="allow a run that deletes every managed task")
+    apply_.add_argument("--parallelism", type=int, default=4, metavar="N",
+                        help="concurrent writes on the schtasks backend (default 4)")
+    apply_.add_argument("--stop-running", action="store_true",
+                        help="end running instances of tasks that change")
+    apply_.add_argument("--update-passwords", action="store_true",
+                        help="re-register password tasks even if unchanged")
+
+    render = command("render", "print the XML that would be registered")
+    render.add_argument("name", metavar="NAME")
+    _dir(render)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> argparse.Namespace:
+    args.root = names.normalize_root(args.root if args.root is not None else "\\Orchestrator\\")
+    if args.backend is None:
+        args.backend = "schtasks" if sys.platform == "win32" else "local"
+    if args.store is None:
+        args.store = os.path.join(".reconcile", "store")
+    if args.github is None:
+        args.github = os.environ.get("GITHUB_ACTIONS") == "true"
+    args.color = (not args.no_color and "NO_COLOR" not in os.environ
+                  and hasattr(sys.stdout, "isatty") and sys.stdout.isatty())
+    return args
+
+
+def _annotate(error: ManifestError) -> None:
+    for problem in error.problems:
+        message = problem.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        file = problem.path.replace("\\", "/").replace("%", "%25").replace(",", "%2C").replace(":", "%3A")
+        print(f"::error file={file},line={problem.line},col={problem.column}::{message}",
+              file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        try:  # a console code page must never turn a task name into a crash
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
+    args: argparse.Namespace | None = None
+    try:
+        parser = build_parser()
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        if not args.command:
+            parser.print_help(sys.stderr)
+            return EXIT_ERROR
+        _settings(args)
+        from . import commands
+
+        return int(commands.run(args))
+    except ManifestError as err:
+        if args is not None and getattr(args, "github", False):
+            _annotate(err)
+        print(str(err), file=sys.stderr)
+        return EXIT_ERROR
+    except ReconcileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as err:  # noqa: BLE001 - the last resort: a bug, said plainly
+        print(f"error: internal error (this is a bug in reconcile.py, please report it): "
+              f"{type(err).__name__}: {err}", file=sys.stderr)
+        if os.environ.get("RECONCILE_DEBUG"):
+            raise
+        return EXIT_ERROR

@@ -1,0 +1,182 @@
+"""What each command does, in terms of the pure core and a backend."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable
+
+from . import apply as applying
+from . import manifest, names, report, savedplan
+from .backends.base import Backend
+from .errors import ReconcileError, UsageError
+from .marker import owns
+from .model import Action, Plan, TaskSpec
+from .planner import Actual, Desired, plan as make_plan
+from .render import declared, render
+from .state import actual_tasks
+
+
+def make_backend(args: argparse.Namespace) -> Backend:
+    if args.backend == "local":
+        from .backends.local import LocalBackend
+
+        return LocalBackend(args.store, args.root)
+    from .backends.schtasks import SchtasksBackend
+
+    return SchtasksBackend(root=args.root)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def load_tasks(args: argparse.Namespace) -> list[TaskSpec]:
+    return manifest.load(args.dir, args.root)
+
+
+def desired(tasks: list[TaskSpec], args: argparse.Namespace, backend: Backend) -> list[Desired]:
+    return [Desired(spec, render(spec, args.root, backend.resolve_account)) for spec in tasks]
+
+
+def read_actual(args: argparse.Namespace, backend: Backend) -> tuple[list[Actual], tuple[str, ...]]:
+    state = backend.read_state(args.root)
+    return actual_tasks(state, args.root, backend.resolve_account), state.warnings
+
+
+def compute_plan(args: argparse.Namespace, backend: Backend,
+                 tasks: list[TaskSpec]) -> tuple[Plan, list[Actual]]:
+    wanted = desired(tasks, args, backend)
+    actual, warnings = read_actual(args, backend)
+    result = make_plan(wanted, actual, args.root)
+    if warnings:
+        result = Plan(**{**result.__dict__, "warnings": result.warnings + tuple(warnings)})
+    return result, actual
+
+
+def _palette(args: argparse.Namespace) -> report.Palette:
+    return report.Palette(bool(getattr(args, "color", False)))
+
+
+# --- commands ------------------------------------------------------------------------------
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    tasks = load_tasks(args)
+    _out(f"{len(tasks)} task(s) in {args.dir}: valid.\n")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    tasks = load_tasks(args)
+    backend = make_backend(args)
+    result, _ = compute_plan(args, backend, tasks)
+    if args.out:
+        savedplan.save(result, args.out, backend.name)
+    if args.format == "json":
+        _out(report.as_json(result))
+    elif args.format == "markdown":
+        _out(report.markdown(result))
+    else:
+        _out(report.text(result, _palette(args), quiet=args.quiet))
+    if result.conflicts:
+        _err(f"error: {len(result.conflicts)} manifest(s) conflict with unmanaged tasks; "
+             "the plan cannot be applied")
+        return 1
+    if args.detailed_exitcode and result.has_changes:
+        return 2
+    return 0
+
+
+def _verb(action: Action) -> str:
+    return {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}[action]
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    backend = make_backend(args)
+    tasks = None if args.plan else load_tasks(args)  # manifest errors before the lock
+    with backend.lock():
+        if args.plan:
+            result, backend_name = savedplan.load(args.plan)
+            if names.key(result.root) != names.key(args.root):
+                raise UsageError(f"the saved plan is for {result.root}, not {args.root} (--root)")
+            if backend_name and backend_name != backend.name:
+                raise UsageError(f"the saved plan was made with --backend {backend_name}")
+            actual, _ = read_actual(args, backend)
+            savedplan.check_fresh(result, {a.path: a.fingerprint for a in actual})
+        else:
+            assert tasks is not None
+            result, actual = compute_plan(args, backend, tasks)
+        _out(report.text(result, _palette(args), quiet=True if args.quiet else False)
+             if args.quiet or not result.has_changes else report.text(result, _palette(args)))
+        managed = sum(1 for a in actual if owns(a.marker, a.path))
+        applying.check(result, managed, max_deletions=args.max_deletions,
+                       allow_delete_all=args.allow_delete_all)
+        if not result.has_changes:
+            return 0
+
+        def progress(outcome: applying.Outcome) -> None:
+            if args.quiet and outcome.status == "done":
+                return
+            if outcome.status == "done":
+                _err(f"{_verb(outcome.action)} {outcome.path}")
+            else:
+                _err(f"error: failed to {outcome.action.value} {outcome.path}: {outcome.message}")
+
+        outcomes = applying.run(result, backend, progress=progress)
+    failed = [o for o in outcomes if o.status != "done"]
+    done = [o for o in outcomes if o.status == "done"]
+    counts = {a: sum(1 for o in done if o.action is a) for a in Action}
+    summary = (f"{counts[Action.CREATE]} added, {counts[Action.UPDATE]} changed, "
+               f"{counts[Action.DELETE]} deleted")
+    if failed:
+        for outcome in outcomes:
+            state = outcome.status if outcome.status != "done" else _verb(outcome.action)
+            _err(f"  {outcome.path}: {state}" + (f" ({outcome.message})" if outcome.message else ""))
+        _out(f"Apply failed: {summary}; {len(failed)} not done. Run apply again once the cause "
+             "is fixed.\n")
+        return 1
+    _out(f"Apply complete: {summary}.\n")
+    return 0
+
+
+def find_task(tasks: list[TaskSpec], name: str) -> TaskSpec:
+    wanted = name.strip("\\").casefold()
+    exact = [t for t in tasks if "\\".join(t.folder + (t.name,)).casefold() == wanted]
+    matches = exact or [t for t in tasks if t.name.casefold() == wanted]
+    if not matches:
+        raise UsageError(f"no task named {name!r} in the manifests")
+    if len(matches) > 1:
+        options = ", ".join("\\".join(t.folder + (t.name,)) for t in matches)
+        raise UsageError(f"{name!r} is ambiguous: {options}; write folder\\name")
+    return matches[0]
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    tasks = load_tasks(args)
+    spec = find_task(tasks, args.name)
+    from .accounts import well_known
+
+    resolve: Callable[[str], str] = well_known
+    if args.backend == "schtasks":
+        resolve = make_backend(args).resolve_account
+    _out(declared(render(spec, args.root, resolve).xml, "UTF-8"))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": cmd_validate,
+    "plan": cmd_plan,
+    "apply": cmd_apply,
+    "render": cmd_render,
+}
+
+
+def run(args: argparse.Namespace) -> Any:
+    handler = COMMANDS.get(args.command)
+    if handler is None:  # pragma: no cover - argparse knows the commands
+        raise ReconcileError(f"unknown command {args.command}")
+    return handler(args)

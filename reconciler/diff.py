@@ -1,0 +1,188 @@
+"""Field-by-field differences between two canonical task forms, and one-line summaries
+of triggers and actions. Paths read like the task XML: ``Settings/ExecutionTimeLimit``,
+``Triggers[0]/CalendarTrigger/StartBoundary``, ``Actions[1]/Exec/Arguments``."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import accounts
+from .model import FieldChange
+
+_DAY_ABBREVIATION = {d: d[:3] for d in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                        "Saturday", "Sunday")}
+
+
+def show(value: Any) -> str:
+    """A value as the plan prints it: strings quoted (so spaces and empty strings are
+    visible), lists of names joined, mappings as compact JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[" + ", ".join(value) + "]"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _kind(item: Any) -> str | None:
+    if isinstance(item, dict) and len(item) == 1:
+        return next(iter(item))
+    return None
+
+
+def _walk(before: Any, after: Any, path: str, out: list[FieldChange]) -> None:
+    if before == after:
+        return
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = list(before) + [k for k in after if k not in before]
+        for key in keys:
+            sub = f"{path}/{key}" if path else str(key)
+            if key not in after:
+                out.append(FieldChange(sub, summarize(key, before[key]), None))
+            elif key not in before:
+                out.append(FieldChange(sub, None, summarize(key, after[key])))
+            else:
+                _walk(before[key], after[key], sub, out)
+        return
+    if isinstance(before, list) and isinstance(after, list) and (
+        any(isinstance(v, dict) for v in before + after)
+    ):
+        if path == "Triggers":
+            _triggers(before, after, out)
+        else:
+            _ordered(before, after, path, out)
+        return
+    out.append(FieldChange(path, show(before) if before is not None else None,
+                           show(after) if after is not None else None))
+
+
+def _ordered(before: list[Any], after: list[Any], path: str, out: list[FieldChange]) -> None:
+    for index in range(max(len(before), len(after))):
+        sub = f"{path}[{index}]"
+        if index >= len(after):
+            out.append(FieldChange(sub, summarize(path, before[index]), None))
+        elif index >= len(before):
+            out.append(FieldChange(sub, None, summarize(path, after[index])))
+        elif _kind(before[index]) and _kind(before[index]) == _kind(after[index]):
+            kind = _kind(after[index])
+            _walk(before[index][kind], after[index][kind], f"{sub}/{kind}", out)
+        else:
+            out.append(FieldChange(sub, summarize(path, before[index]), summarize(path, after[index])))
+
+
+def _triggers(before: list[Any], after: list[Any], out: list[FieldChange]) -> None:
+    """Triggers are a multiset: equal ones match whatever their position; the rest
+    pair up by kind, in order, and show field by field."""
+    remaining_before = list(before)
+    unmatched_after: list[tuple[int, Any]] = []
+    for index, trigger in enumerate(after):
+        if trigger in remaining_before:
+            remaining_before.remove(trigger)
+        else:
+            unmatched_after.append((index, trigger))
+    for index, trigger in unmatched_after:
+        kind = _kind(trigger)
+        partner = next((b for b in remaining_before if _kind(b) == kind), None)
+        if partner is not None:
+            remaining_before.remove(partner)
+            _walk(partner[kind], trigger[kind], f"Triggers[{index}]/{kind}", out)
+        else:
+            out.append(FieldChange(f"Triggers[{index}]", None, trigger_summary(trigger)))
+    for trigger in remaining_before:
+        out.append(FieldChange("Triggers[-]", trigger_summary(trigger), None))
+
+
+def summarize(context: Any, value: Any) -> str:
+    if context in ("Triggers",) and isinstance(value, dict):
+        return trigger_summary(value)
+    if context in ("Actions",) and isinstance(value, dict):
+        return action_summary(value)
+    return show(value)
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
+    out: list[FieldChange] = []
+    _walk(before, after, "", out)
+    return out
+
+
+def _clock(start: str | None) -> str:
+    return start[11:16] if start and len(start) >= 16 else "?"
+
+
+def trigger_summary(trigger: dict[str, Any]) -> str:
+    """``daily at 09:30``, ``Mon, Fri at 08:00 every 15m for 8h45m``, ``at startup``..."""
+    from .durations import parse_iso
+
+    kind = _kind(trigger) or "?"
+    body = trigger.get(kind, {}) if isinstance(trigger, dict) else {}
+    if not isinstance(body, dict):
+        return kind
+    start = body.get("StartBoundary")
+    text = kind
+    if kind == "CalendarTrigger":
+        if "ScheduleByDay" in body:
+            every = body["ScheduleByDay"].get("DaysInterval", 1)
+            text = "daily" if every == 1 else f"every {every} days"
+        elif "ScheduleByWeek" in body:
+            schedule = body["ScheduleByWeek"]
+            days = ", ".join(_DAY_ABBREVIATION.get(d, d) for d in schedule.get("DaysOfWeek", []))
+            every = schedule.get("WeeksInterval", 1)
+            text = f"weekly on {days}" + (f" every {every} weeks" if every != 1 else "")
+        elif "ScheduleByMonth" in body:
+            schedule = body["ScheduleByMonth"]
+            text = "monthly on day " + ", ".join(schedule.get("DaysOfMonth", []))
+            if len(schedule.get("Months", [])) != 12:
+                text += " of " + ", ".join(m[:3] for m in schedule.get("Months", []))
+        elif "ScheduleByMonthDayOfWeek" in body:
+            schedule = body["ScheduleByMonthDayOfWeek"]
+            weeks = ", ".join(schedule.get("Weeks", []))
+            days = ", ".join(_DAY_ABBREVIATION.get(d, d) for d in schedule.get("DaysOfWeek", []))
+            text = f"monthly on week {weeks} {days}"
+            if len(schedule.get("Months", [])) != 12:
+                text += " of " + ", ".join(m[:3] for m in schedule.get("Months", []))
+        text += f" at {_clock(start)}"
+    elif kind == "TimeTrigger":
+        text = f"once at {start}"
+    elif kind == "BootTrigger":
+        text = "at startup"
+    elif kind == "LogonTrigger":
+        text = "at logon" + (f" of {accounts.display(body['UserId'])}" if body.get("UserId") else "")
+    elif kind == "IdleTrigger":
+        text = "on idle"
+    elif kind == "RegistrationTrigger":
+        text = "on registration"
+    elif kind == "EventTrigger":
+        text = "on event"
+    elif kind == "SessionStateChangeTrigger":
+        text = f"on {body.get('StateChange', 'session change')}"
+    repetition = body.get("Repetition")
+    if isinstance(repetition, dict) and "Interval" in repetition:
+        try:
+            text += f" every {parse_iso(repetition['Interval']).short()}"
+            if "Duration" in repetition:
+                text += f" for {parse_iso(repetition['Duration']).short()}"
+        except ValueError:
+            text += f" every {repetition['Interval']}"
+    delay = body.get("Delay")
+    if delay and delay != "PT0S":
+        text += f" after {delay}"
+    if body.get("Enabled") is False:
+        text += " (disabled)"
+    return text
+
+
+def action_summary(action: dict[str, Any]) -> str:
+    kind = _kind(action) or "?"
+    body = action.get(kind, {})
+    if kind == "Exec" and isinstance(body, dict):
+        text = body.get("Command", "")
+        if body.get("Arguments"):
+            text += " " + body["Arguments"]
+        return text
+    if kind == "ComHandler" and isinstance(body, dict):
+        return f"COM handler {body.get('ClassId', '')}"
+    return kind

@@ -1,0 +1,184 @@
+"""Manifests on disk -> TaskSpecs, or every problem found, each at ``file:line:col``.
+
+Reads every ``*.yaml``/``*.yml`` under the directory (recursively, several documents
+per file), validates each document against the schema, applies the nearest Defaults,
+compiles each task and checks what spans files (duplicate names). It never stops at
+the first problem: one run shows them all."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from . import names, schema
+from .compiler import Compiler, Located
+from .errors import ManifestError, Problem, UsageError
+from .model import TaskSpec
+from .yamlpos import MAX_FILE_BYTES, PosDict, YamlError, decode, load_all, position
+
+# Keys whose value replaces the Defaults' value instead of merging into it.
+_REPLACED = {"schedule", "triggers", "actions", "runAs", "notify"}
+
+
+@dataclass
+class _Doc:
+    file: str  # the path as shown to the user
+    directory: Path  # relative to --dir, for Defaults lookup
+    data: PosDict
+    line: int
+    column: int
+    schema_valid: bool = True
+
+
+def discover(directory: str) -> list[str]:
+    """Manifest files under ``directory``, sorted, as paths the user recognises
+    (``tasks.d/excel.yaml``). Hidden folders (``.git``) are skipped."""
+    if not os.path.isdir(directory):
+        if os.path.exists(directory):
+            raise UsageError(f"--dir {directory}: not a directory")
+        raise UsageError(f"--dir {directory}: no such directory")
+    found: list[str] = []
+    for current, folders, files in os.walk(directory):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        for file in sorted(files):
+            if file.endswith((".yaml", ".yml")) and not file.startswith("."):
+                found.append(os.path.join(current, file))
+    return found
+
+
+def _read(file: str, problems: list[Problem]) -> list[Any]:
+    try:
+        size = os.path.getsize(file)
+        if size > MAX_FILE_BYTES:
+            problems.append(Problem(file, 1, 1, f"the file is {size // 1024 // 1024} MB; manifests are "
+                                                f"limited to {MAX_FILE_BYTES // 1024 // 1024} MB"))
+            return []
+        with open(file, "rb") as handle:
+            raw = handle.read()
+        return load_all(decode(raw))
+    except YamlError as err:
+        problems.append(Problem(file, err.line, err.column, err.message))
+    except OSError as err:
+        problems.append(Problem(file, 1, 1, f"cannot read the file: {err.strerror}"))
+    return []
+
+
+def _merge(defaults: PosDict, own: PosDict, defaults_file: str, top: bool = False) -> PosDict:
+    """Key-by-key merge (own keys win); lists and runAs are replaced, never appended.
+    Merged-in keys remember the Defaults file, so problems point there."""
+    merged = PosDict()
+    merged.start = own.start
+    files: dict[Any, str] = dict(own.files)
+    for key, value in defaults.items():
+        if key in own:
+            continue
+        if top and key == "run":
+            continue  # run keys in Defaults apply only to tasks that have their own run block
+        merged[key] = value
+        merged.pos[key] = defaults.pos[key]
+        files[key] = defaults_file
+    for key, value in own.items():
+        base = defaults.get(key)
+        if (key not in _REPLACED and isinstance(value, PosDict) and isinstance(base, PosDict)):
+            value = _merge(base, value, defaults_file)
+        merged[key] = value
+        merged.pos[key] = own.pos[key]
+    merged.files = files
+    return merged
+
+
+def load(directory: str, root: str,
+         convert_cron: Callable[..., Any] | None = None) -> list[TaskSpec]:
+    """Every task under ``directory``; raises ManifestError listing every problem."""
+    problems: list[Problem] = []
+    schema_positions: set[tuple[str, int, int]] = set()
+    docs: list[_Doc] = []
+    base = Path(directory)
+    for file in discover(directory):
+        relative_dir = Path(file).parent.relative_to(base) if Path(file).parent != base else Path(".")
+        for document in _read(file, problems):
+            data = document.data
+            if data is None:
+                continue  # an empty document (a trailing ---)
+            if not isinstance(data, PosDict):
+                problems.append(Problem(file, document.line, document.column,
+                                        "a manifest document must be a mapping with apiVersion and kind"))
+                continue
+            found = schema.problems(data)
+            for problem in found:
+                where = position(data, problem.path, problem.at_key) or (document.line, document.column)
+                problems.append(Problem(file, where[0], where[1], problem.message))
+                schema_positions.add((file, where[0], where[1]))
+            # A document with schema problems is still compiled (every problem in one
+            # run), as long as its outline is there to compile.
+            if not found or (data.get("kind") in ("ScheduledTask", "Defaults")
+                             and isinstance(data.get("spec", PosDict()), PosDict)
+                             and isinstance(data.get("metadata", PosDict()), PosDict)):
+                docs.append(_Doc(file, relative_dir, data, document.line, document.column,
+                                 schema_valid=not found))
+
+    defaults: dict[Path, _Doc] = {}
+    for doc in docs:
+        if doc.data.get("kind") != "Defaults":
+            continue
+        if doc.directory in defaults:
+            first = defaults[doc.directory]
+            problems.append(Problem(doc.file, doc.line, doc.column,
+                                    f"a second Defaults document for this directory "
+                                    f"(the first is at {first.file}:{first.line}:{first.column})"))
+            continue
+        defaults[doc.directory] = doc
+
+    tasks: list[TaskSpec] = []
+    seen: dict[str, TaskSpec] = {}
+    for doc in docs:
+        if doc.data.get("kind") != "ScheduledTask":
+            continue
+        merged = doc.data
+        nearest = _nearest(defaults, doc.directory)
+        if nearest is not None and isinstance(nearest.data.get("spec"), PosDict):
+            own_spec = doc.data.get("spec") or PosDict()
+            spec = _merge(nearest.data["spec"], own_spec, nearest.file, top=True)
+            merged = _with_key(doc.data, "spec", spec)
+        lenient = not doc.schema_valid or (nearest is not None and not nearest.schema_valid)
+        compiler = Compiler(Located(merged, doc.file), root, convert_cron, lenient=lenient)
+        task = compiler.compile()
+        problems.extend(p for p in compiler.problems
+                        if (p.path, p.line, p.column) not in schema_positions)
+        if task is None or lenient:
+            continue
+        key = names.key(task.path)
+        if key in seen:
+            first = seen[key]
+            problems.append(Problem(task.origin.file, task.origin.line, task.origin.column,
+                                    f"task {task.path} is also defined at {first.origin} "
+                                    "(task paths compare case-insensitively)"))
+            continue
+        seen[key] = task
+        tasks.append(task)
+    if problems:
+        raise ManifestError(sorted(set(problems)))
+    return sorted(tasks, key=lambda t: names.key(t.path))
+
+
+def _nearest(defaults: dict[Path, _Doc], directory: Path) -> _Doc | None:
+    current = directory
+    while True:
+        if current in defaults:
+            return defaults[current]
+        if current == Path("."):
+            return None
+        current = current.parent if current.parent != current else Path(".")
+
+
+def _with_key(data: PosDict, key: str, value: Any) -> PosDict:
+    copy = PosDict()
+    copy.start = data.start
+    for k, v in data.items():
+        copy[k] = value if k == key else v
+        copy.pos[k] = data.pos[k]
+    if key not in data:
+        copy[key] = value
+        copy.pos[key] = data.start + data.start
+    return copy

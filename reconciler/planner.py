@@ -1,0 +1,133 @@
+"""plan(desired, actual) -> Plan. Pure: no I/O, no clock.
+
+Rules (SPEC "Ownership and adoption", "Plan and apply"):
+- a desired task with no live task at its path is created;
+- a managed live task (its marker names its own path) is updated when its canonical
+  form differs from the desired one, with drift noted when the live task no longer
+  matches the hash written at the last apply (someone edited it on the machine);
+- a live task without a valid marker is unmanaged: listed, never changed or deleted,
+  unless the manifest at its path says ``adopt: true``; without it, a conflict;
+- a managed live task without a manifest is deleted, unless it carries protect;
+- a change of the name's case only is a delete and a create (Task Scheduler cannot
+  rename); folder segments cannot be renamed at all, so their case is not compared.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import diff, names
+from .marker import Marker, owns
+from .model import Action, Change, FieldChange, Plan, TaskSpec
+from .normalize import fingerprint
+from .render import Rendered
+
+
+@dataclass(frozen=True)
+class Desired:
+    spec: TaskSpec
+    rendered: Rendered
+
+
+@dataclass(frozen=True)
+class Actual:
+    path: str
+    canonical: dict[str, Any]
+    marker: Marker | None
+    fingerprint: str  # of the task as read, to detect changes before a saved plan applies
+
+
+def _name_case_differs(desired: str, live: str) -> bool:
+    return desired.rsplit("\\", 1)[-1] != live.rsplit("\\", 1)[-1]
+
+
+def _marker_changes(spec: TaskSpec, found: Marker | None) -> list[FieldChange]:
+    if found is not None and found.protect != spec.protect:
+        return [FieldChange("protect", diff.show(found.protect), diff.show(spec.protect))]
+    return []
+
+
+def _create(item: Desired, replaces: str | None = None) -> Change:
+    return Change(
+        path=item.spec.path, action=Action.CREATE,
+        reason="replaces " + replaces + " (the name's case changed)" if replaces else "new task",
+        after=item.rendered.canonical, xml=item.rendered.xml, origin=str(item.spec.origin.file),
+        protect=item.spec.protect, password_env=item.spec.principal.password_env, replaces=replaces,
+    )
+
+
+def plan(desired: list[Desired], actual: list[Actual], root: str) -> Plan:
+    live_by_key = {names.key(a.path): a for a in actual}
+    matched: set[str] = set()
+    changes: list[Change] = []
+    conflicts: list[str] = []
+
+    for item in sorted(desired, key=lambda d: names.key(d.spec.path)):
+        spec = item.spec
+        key = names.key(spec.path)
+        live = live_by_key.get(key)
+        if live is None:
+            changes.append(_create(item))
+            continue
+        matched.add(key)
+        managed = owns(live.marker, live.path)
+        if not managed and not spec.adopt:
+            conflicts.append(
+                f"{spec.origin}: {live.path} already exists and is not managed by reconcile.py; "
+                "add 'adopt: true' to its metadata to take it over, or choose another name"
+            )
+            continue
+        if _name_case_differs(spec.path, live.path):
+            changes.append(Change(path=live.path, action=Action.DELETE,
+                                  reason=f"renamed to {spec.path} (the name's case changed)",
+                                  before=live.canonical, origin=str(spec.origin.file)))
+            changes.append(_create(item, replaces=live.path))
+            continue
+        after = item.rendered.canonical
+        fields = diff.changes(live.canonical, after)
+        drift = managed and live.marker is not None and fingerprint(live.canonical) != live.marker.hash
+        if managed:
+            fields += _marker_changes(spec, live.marker)
+        if not fields:
+            reason = "adopted: the live task already matches" if not managed else "up to date"
+            changes.append(Change(path=live.path, action=Action.NOOP, reason=reason,
+                                  before=live.canonical, after=after, origin=str(spec.origin.file),
+                                  protect=spec.protect))
+            continue
+        if not managed:
+            reason = "adopt: take over the existing task"
+        elif drift and live.marker is not None and live.marker.hash != item.rendered.hash:
+            reason = "changed in the manifests and on the machine"
+        elif drift:
+            reason = "drift: changed on the machine since the last apply"
+        elif not [f for f in fields if f.field != "protect"]:
+            reason = "protect changed"
+        else:
+            reason = "manifest changed"
+        changes.append(Change(
+            path=live.path, action=Action.UPDATE, reason=reason, before=live.canonical, after=after,
+            fields=tuple(fields), drift=drift, xml=item.rendered.xml, origin=str(spec.origin.file),
+            protect=spec.protect, password_env=spec.principal.password_env,
+        ))
+
+    unmanaged: list[str] = []
+    protected: list[str] = []
+    for key, live in sorted(live_by_key.items()):
+        if key in matched:
+            continue
+        if not owns(live.marker, live.path):
+            unmanaged.append(live.path)
+        elif live.marker is not None and live.marker.protect:
+            protected.append(live.path)
+        else:
+            changes.append(Change(path=live.path, action=Action.DELETE,
+                                  reason="its manifest is gone", before=live.canonical))
+
+    return Plan(
+        root=root,
+        changes=tuple(changes),
+        unmanaged=tuple(unmanaged),
+        protected=tuple(protected),
+        conflicts=tuple(conflicts),
+        fingerprints={a.path: a.fingerprint for a in sorted(actual, key=lambda a: names.key(a.path))},
+    )

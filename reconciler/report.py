@@ -1,0 +1,209 @@
+"""Views of a Plan: text for a terminal, JSON for machines, Markdown for a pull request.
+They only read the Plan; nothing here decides anything."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from . import diff
+from .model import Action, Change, Plan
+
+FORMAT_VERSION = 1
+
+
+class Palette:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.enabled else text
+
+    def action(self, action: Action, text: str) -> str:
+        code = {Action.CREATE: "32", Action.UPDATE: "33", Action.DELETE: "31"}.get(action)
+        return self._wrap(code, text) if code else text
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+    def bold(self, text: str) -> str:
+        return self._wrap("1", text)
+
+
+def _field_lines(change: Change) -> list[str]:
+    lines = []
+    for field in change.fields:
+        before = field.before if field.before is not None else "(none)"
+        after = field.after if field.after is not None else "(none)"
+        lines.append(f"{field.field}: {before} -> {after}")
+    return lines
+
+
+def _summary_lines(canonical: dict[str, Any] | None) -> list[str]:
+    if not canonical:
+        return []
+    lines = []
+    for trigger in canonical.get("Triggers", []):
+        lines.append("trigger: " + diff.trigger_summary(trigger))
+    for action in canonical.get("Actions", []):
+        lines.append("action: " + diff.action_summary(action))
+    principal = canonical.get("Principal", {})
+    who = principal.get("UserId") or principal.get("GroupId")
+    if who:
+        from . import accounts
+
+        lines.append("runs as: " + accounts.display(who))
+    if canonical.get("Settings", {}).get("Enabled") is False:
+        lines.append("disabled")
+    return lines
+
+
+def text(plan: Plan, palette: Palette | None = None, quiet: bool = False,
+         next_runs: Callable[[Change], list[str]] | None = None) -> str:
+    palette = palette or Palette(False)
+    out: list[str] = []
+    for change in plan.changes:
+        if change.action is Action.NOOP:
+            continue
+        if quiet:
+            continue
+        head = f"{change.action.symbol} {change.path}"
+        note = f"  ({change.reason})" if change.action is not Action.CREATE or change.replaces else ""
+        out.append(palette.action(change.action, head) + palette.dim(note))
+        if change.action is Action.CREATE:
+            body = _summary_lines(change.after)
+        elif change.action is Action.UPDATE:
+            body = _field_lines(change)
+        else:
+            body = []
+        out.extend("    " + line for line in body)
+    for message in plan.conflicts:
+        out.append(f"! conflict: {message}")
+    if plan.protected and not quiet:
+        out.append("")
+        out.append("Kept because they carry protect: true (their manifests are gone):")
+        out.extend(f"  {path}" for path in plan.protected)
+    if plan.unmanaged and not quiet:
+        out.append("")
+        out.append(f"Unmanaged tasks in {plan.root} (not created by reconcile.py; left alone):")
+        out.extend(f"  {path}" for path in plan.unmanaged)
+    for warning in plan.warnings:
+        out.append(f"warning: {warning}")
+    if out:
+        out.append("")
+    out.append(palette.bold(plan.summary()))
+    return "\n".join(out) + "\n"
+
+
+def _change_json(change: Change, with_xml: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "path": change.path,
+        "action": change.action.value,
+        "reason": change.reason,
+        "drift": change.drift,
+        "manifest": change.origin,
+        "protect": change.protect,
+        "fields": [{"field": f.field, "before": f.before, "after": f.after} for f in change.fields],
+        "before": change.before,
+        "after": change.after,
+    }
+    if change.replaces:
+        body["replaces"] = change.replaces
+    if with_xml:
+        body["xml"] = change.xml
+        body["password_env"] = change.password_env  # the variable's name, never its value
+    return body
+
+
+def as_dict(plan: Plan, with_xml: bool = False) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "root": plan.root,
+        "summary": {
+            "add": plan.count(Action.CREATE),
+            "change": plan.count(Action.UPDATE),
+            "delete": plan.count(Action.DELETE),
+            "unchanged": plan.count(Action.NOOP),
+            "unmanaged": len(plan.unmanaged),
+            "protected": len(plan.protected),
+            "conflicts": len(plan.conflicts),
+            "text": plan.summary(),
+        },
+        "changes": [_change_json(c, with_xml) for c in plan.changes],
+        "unmanaged": list(plan.unmanaged),
+        "protected": list(plan.protected),
+        "conflicts": list(plan.conflicts),
+        "warnings": list(plan.warnings),
+    }
+
+
+def as_json(plan: Plan) -> str:
+    return json.dumps(as_dict(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+            .replace(">", "&gt;").replace("*", "\\*").replace("_", "\\_").replace("`", "\\`"))
+
+
+def _md_code(text: str) -> str:
+    """Inline code that survives any backticks inside."""
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def markdown(plan: Plan, next_runs: Callable[[Change], list[str]] | None = None) -> str:
+    out = [f"### reconcile.py plan for `{plan.root}`", ""]
+    out += [
+        "| add | change | delete | unchanged | unmanaged |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {plan.count(Action.CREATE)} | {plan.count(Action.UPDATE)} | {plan.count(Action.DELETE)} "
+        f"| {plan.count(Action.NOOP)} | {len(plan.unmanaged)} |",
+        "",
+        f"**{plan.summary()}**",
+        "",
+    ]
+    if plan.conflicts:
+        out.append("**Conflicts** (the plan cannot be applied):")
+        out.append("")
+        out.extend(f"- {_md_escape(c)}" for c in plan.conflicts)
+        out.append("")
+    for change in plan.changes:
+        if change.action is Action.NOOP:
+            continue
+        drift = " (drift)" if change.drift else ""
+        out.append("<details>")
+        out.append(f"<summary><code>{change.action.symbol}</code> {_md_escape(change.path)} "
+                   f"— {_md_escape(change.reason)}{drift}</summary>")
+        out.append("")
+        if change.action is Action.UPDATE and change.fields:
+            out.append("| field | before | after |")
+            out.append("|---|---|---|")
+            for field in change.fields:
+                out.append(f"| {_md_code(field.field)} | {_md_code(field.before or '(none)')} "
+                           f"| {_md_code(field.after or '(none)')} |")
+        elif change.action is Action.CREATE:
+            out.extend(f"- {_md_escape(line)}" for line in _summary_lines(change.after))
+        if next_runs is not None and change.action is not Action.DELETE:
+            runs = next_runs(change)
+            if runs:
+                out.append("")
+                out.append("Next runs: " + ", ".join(_md_code(r) for r in runs))
+        out.append("")
+        out.append("</details>")
+        out.append("")
+    if plan.unmanaged:
+        out.append(f"<details><summary>Unmanaged tasks in {_md_escape(plan.root)} "
+                   f"({len(plan.unmanaged)}, left alone)</summary>")
+        out.append("")
+        out.extend(f"- {_md_escape(p)}" for p in plan.unmanaged)
+        out.append("")
+        out.append("</details>")
+        out.append("")
+    if plan.protected:
+        out.append("Kept because they carry `protect: true`: "
+                   + ", ".join(_md_escape(p) for p in plan.protected))
+        out.append("")
+    return "\n".join(out)
