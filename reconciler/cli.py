@@ -81,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     render = command("render", "print the XML that would be registered")
     render.add_argument("name", metavar="NAME")
     _dir(render)
+
+    import_ = command("import", "write manifests (adopt: true) for existing tasks")
+    import_.add_argument("names", nargs="*", metavar="NAME", help="tasks to import (path below the root)")
+    import_.add_argument("--all", action="store_true", help="every task under the root")
+    import_.add_argument("--out", metavar="DIR", help="where to write the manifests (default: --dir)")
+    import_.add_argument("--from", dest="source", metavar="FILE|DIR",
+                         help="a schtasks /Query /XML ONE export, or a copy of C:\\Windows\\System32\\Tasks")
+    import_.add_argument("--path", metavar="\\X\\Y", help="one task outside the root (read-only), to migrate it")
+    _dir(import_)
     return parser
 
 

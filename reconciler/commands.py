@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Callable
 
+from . import accounts
 from . import apply as applying
 from . import manifest, names, report, savedplan
 from .backends.base import Backend
@@ -167,11 +169,50 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from . import importing
+
+    if not args.names and not args.all and not args.path:
+        raise UsageError("import needs task names, --all, or --path \\X\\Y")
+    if args.path and (args.names or args.all or args.source):
+        raise UsageError("--path imports one task: give no names, --all or --from with it")
+    backend = None
+    if args.source:
+        found = (importing.from_folder(args.source) if os.path.isdir(args.source)
+                 else importing.from_export(args.source))
+        chosen = importing.select(found, args.names, args.all, args.root)
+    elif args.path:
+        backend = make_backend(args)
+        path = "\\" + args.path.strip("\\")
+        chosen = [importing.Found(path, backend.read_task(path).xml)]
+    else:
+        backend = make_backend(args)
+        state = backend.read_state(args.root)
+        found = [importing.Found(t.path, t.xml) for t in state.tasks.values()]
+        chosen = importing.select(found, args.names, args.all, args.root)
+    if not chosen:
+        _out(f"No tasks to import under {args.root}.\n")
+        return 0
+    resolve = backend.resolve_account if backend is not None else accounts.well_known
+    out = args.out or args.dir
+    results = importing.run(chosen, out, args.root, resolve)
+    failed = [r for r in results if r.error]
+    for result in results:
+        if result.error:
+            _err(f"error: {result.path}: not imported: {result.error}")
+        elif not args.quiet:
+            _out(f"imported {result.path} -> {result.file}\n")
+    _out(f"Imported {len(results) - len(failed)} task(s) into {out}"
+         + (f"; {len(failed)} could not be imported." if failed else ".") + "\n")
+    return 1 if failed else 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "plan": cmd_plan,
     "apply": cmd_apply,
     "render": cmd_render,
+    "import": cmd_import,
 }
 
 

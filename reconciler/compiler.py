@@ -254,6 +254,7 @@ class Compiler:
         parts = value.split(":")
         return f"{int(parts[0]):02d}:{parts[1]}:{parts[2] if len(parts) > 2 else '00'}"
 
+
     def _date(self, value: Any, path: tuple[Any, ...]) -> dt.date | None:
         try:
             return dt.date.fromisoformat(str(value))

@@ -26,11 +26,13 @@ class Marker:
     path: str
     protect: bool
     hash: str
+    canonical_version: int = 0  # the normaliser version the hash was made with
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. a password's HMAC
 
     def dumps(self) -> str:
         body = {"managedBy": SOURCE, "v": FORMAT, "root": self.root, "path": self.path,
-                "protect": self.protect, "hash": self.hash, **self.extra}
+                "protect": self.protect, "hash": self.hash, "cv": self.canonical_version,
+                **self.extra}
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -51,10 +53,11 @@ def read(task: etree._Element) -> Marker | None:
     root, path, digest = body.get("root"), body.get("path"), body.get("hash")
     if not (isinstance(root, str) and isinstance(path, str) and isinstance(digest, str)):
         return None
-    known = {"managedBy", "v", "root", "path", "protect", "hash"}
+    known = {"managedBy", "v", "root", "path", "protect", "hash", "cv"}
     extra = {k: v for k, v in body.items() if k not in known}
+    version = body.get("cv") if isinstance(body.get("cv"), int) else 0
     return Marker(root=root, path=path, protect=body.get("protect") is True, hash=digest,
-                  extra=extra)
+                  canonical_version=version, extra=extra)
 
 
 def owns(found: Marker | None, live_path: str) -> bool:

@@ -32,12 +32,19 @@ Resolver = Callable[[str], str]
 
 BOOL, INT, STR, DUR, DATETIME, ACCOUNT, TEXT = "bool", "int", "str", "dur", "datetime", "account", "text"
 
+# Bumped whenever the canonical form changes, so a marker's hash written by another
+# version is not mistaken for drift.
+VERSION = 1
+
+# Defaults in canonical spelling, so a default written out equals one left out.
+TIME_LIMIT_DEFAULT = durations.canonical_iso("PT72H")  # "P3D"
+
 # Leaf elements: (kind, default). A default of None means "absent stays absent".
 _BASE_TRIGGER: dict[str, tuple[str, Any]] = {
     "Enabled": (BOOL, True),
     "StartBoundary": (DATETIME, None),
     "EndBoundary": (DATETIME, None),
-    "ExecutionTimeLimit": (DUR, "PT72H"),
+    "ExecutionTimeLimit": (DUR, TIME_LIMIT_DEFAULT),
 }
 _TRIGGER_EXTRA: dict[str, dict[str, tuple[str, Any]]] = {
     "BootTrigger": {"Delay": (DUR, "PT0S")},
@@ -71,7 +78,7 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "Hidden": (BOOL, False),
     # Absent means "never delete"; PT0S means "at once": not the same, so no default.
     "DeleteExpiredTaskAfter": (DUR, None),
-    "ExecutionTimeLimit": (DUR, "PT72H"),
+    "ExecutionTimeLimit": (DUR, TIME_LIMIT_DEFAULT),
     "Priority": (INT, 7),
     "RunOnlyIfIdle": (BOOL, False),
     "UseUnifiedSchedulingEngine": (BOOL, False),
@@ -251,7 +258,7 @@ def _int_or(element: etree._Element | None, default: int) -> Any:
     return int(value) if value.isdigit() else value
 
 
-def _trigger(element: etree._Element, resolve: Resolver) -> dict[str, Any]:
+def canonical_trigger(element: etree._Element, resolve: Resolver) -> dict[str, Any]:
     kind = localname(element)
     if kind not in _TRIGGER_EXTRA:
         return {kind: _generic(element)}
@@ -351,7 +358,7 @@ def canonical(task: etree._Element | str, resolve: Resolver = accounts.well_know
         _keep_unknown([u for u in unknown if localname(u) not in REGISTRATION_DROPPED], registration)
 
     triggers = [
-        _trigger(t, resolve) for t in children(first["Triggers"])
+        canonical_trigger(t, resolve) for t in children(first["Triggers"])
     ] if "Triggers" in first else []
     triggers.sort(key=lambda t: json.dumps(t, sort_keys=True))
 

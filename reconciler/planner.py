@@ -19,7 +19,7 @@ from typing import Any
 from . import diff, names
 from .marker import Marker, owns
 from .model import Action, Change, FieldChange, Plan, TaskSpec
-from .normalize import fingerprint
+from .normalize import VERSION as NORMALIZER_VERSION, fingerprint
 from .render import Rendered
 
 
@@ -85,7 +85,11 @@ def plan(desired: list[Desired], actual: list[Actual], root: str) -> Plan:
             continue
         after = item.rendered.canonical
         fields = diff.changes(live.canonical, after)
-        drift = managed and live.marker is not None and fingerprint(live.canonical) != live.marker.hash
+        # Drift: the live task no longer matches what the last apply wrote. Only a hash
+        # made by this normaliser version can tell.
+        drift = (managed and live.marker is not None
+                 and live.marker.canonical_version == NORMALIZER_VERSION
+                 and fingerprint(live.canonical) != live.marker.hash)
         if managed:
             fields += _marker_changes(spec, live.marker)
         if not fields:

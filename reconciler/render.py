@@ -256,7 +256,7 @@ def render(spec: TaskSpec, root: str, resolve: normalize.Resolver = accounts.wel
     digest = normalize.fingerprint(canonical_form)
     registration = task.find(_NS + "RegistrationInfo")
     fields = marker.Marker(root=root, path=spec.path, protect=spec.protect, hash=digest,
-                           extra=extra_marker or {})
+                           canonical_version=normalize.VERSION, extra=extra_marker or {})
     # RegistrationInfo is an xs:all: any order. Source and Documentation go first.
     source = etree.Element(_NS + "Source")
     source.text = marker.SOURCE

@@ -88,3 +88,29 @@ def invalid_xml_char(text: str) -> str | None:
     U+FFFE/U+FFFF), or None."""
     match = _XML_CHAR.search(text)
     return match.group(0) if match else None
+
+
+_EXPORT_MARKER = re.compile(r"<!--\s*(\\[^\r\n]*?)\s*-->")
+
+
+def split_export(text: str) -> list[tuple[str | None, str]]:
+    """The tasks of a ``schtasks /Query /XML ONE`` export as (path, task XML) pairs.
+
+    Split on the ``<!-- \\path -->`` comments by text, not by parsing the whole
+    document, so one broken task cannot hide the others (a task outside the root that
+    cannot be parsed is only a warning). A bare ``<Task>`` document gives one pair whose
+    path is None (the caller knows it, or reads RegistrationInfo/URI)."""
+    body = _DECLARATION.sub("", text, count=1).lstrip("\ufeff").strip()
+    markers = list(_EXPORT_MARKER.finditer(body))
+    if not markers:
+        return [(None, body)] if body else []
+    pairs: list[tuple[str | None, str]] = []
+    for index, match in enumerate(markers):
+        end = markers[index + 1].start() if index + 1 < len(markers) else len(body)
+        chunk = body[match.end():end]
+        if index + 1 == len(markers):
+            closing = chunk.rfind("</Tasks>")
+            if closing != -1:
+                chunk = chunk[:closing]
+        pairs.append((match.group(1).strip(), chunk.strip()))
+    return pairs

@@ -176,3 +176,12 @@ def test_original_bytes_decode_like_the_transcoded_copies() -> None:
         twin = transcoded / path.name
         assert taskxml.decode(path.read_bytes()).replace("\r\n", "\n") == \
             taskxml.decode(twin.read_bytes()).replace("\r\n", "\n")
+
+
+def test_a_default_written_in_another_spelling_is_still_the_default() -> None:
+    explicit = BASE.replace("<ExecutionTimeLimit>PT12M</ExecutionTimeLimit>",
+                            "<ExecutionTimeLimit>PT72H</ExecutionTimeLimit>")
+    absent = BASE.replace("<ExecutionTimeLimit>PT12M</ExecutionTimeLimit>", "")
+    days = BASE.replace("<ExecutionTimeLimit>PT12M</ExecutionTimeLimit>",
+                        "<ExecutionTimeLimit>P3D</ExecutionTimeLimit>")
+    assert canon(task(explicit)) == canon(task(absent)) == canon(task(days))

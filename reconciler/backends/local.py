@@ -83,6 +83,20 @@ class LocalBackend:
                 tasks[names.key(path)] = LiveTask(path=path, xml=xml)
         return State(tasks=tasks, calls=1)
 
+    def read_task(self, path: str) -> LiveTask:
+        """One task anywhere in the store (read-only; ``import --path``)."""
+        self.calls += 1
+        current = self.store
+        for segment in [s for s in path.split("\\") if s]:
+            if names.segment_problem(segment):
+                raise BackendError(f"{path}: not a valid task path")
+            current = self._existing(current, segment)
+        try:
+            with open(current, "rb") as handle:
+                return LiveTask(path=path, xml=decode(handle.read()))
+        except OSError:
+            raise BackendError(f"{path}: no such task") from None
+
     # --- writing -----------------------------------------------------------------------
     def register(self, path: str, xml: str, *, password: str | None = None) -> None:
         # The local store keeps no credentials: a password is checked, never stored.
