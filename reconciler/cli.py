@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a schtasks /Query /XML ONE export, or a copy of C:\\Windows\\System32\\Tasks")
     import_.add_argument("--path", metavar="\\X\\Y", help="one task outside the root (read-only), to migrate it")
     _dir(import_)
+
+    status = command("status", "managed tasks: state, last run, last result, next run")
+    status.add_argument("--format", choices=["text", "json"], default="text")
+
+    init = command("init", "write a starter tasks.d/ and CI workflow; never overwrites")
+    init.add_argument("target", nargs="?", default=".", metavar="DIR")
     return parser
 
 

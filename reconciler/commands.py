@@ -207,12 +207,97 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _next_run(canonical: dict[str, Any], after: Any) -> str | None:
+    from . import simulate
+
+    runs = simulate.next_runs(canonical, after, 1)
+    return runs[0].isoformat(timespec="seconds") if runs else None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from . import results
+
+    backend = make_backend(args)
+    actual, _ = read_actual(args, backend)
+    managed = [a for a in actual if owns(a.marker, a.path)]
+    info = backend.run_info(args.root)
+    now = dt.datetime.now().replace(microsecond=0)
+    rows = []
+    for task in managed:
+        enabled = task.canonical.get("Settings", {}).get("Enabled", True) is not False
+        run = (info or {}).get(names.key(task.path))
+        next_run = run.next_run if run is not None and run.next_run else (
+            _next_run(task.canonical, now) if enabled else None)
+        rows.append({
+            "path": task.path,
+            "enabled": enabled,
+            "status": (run.status if run is not None and run.status else
+                       ("Ready" if enabled else "Disabled") if info is not None else None),
+            "last_run": run.last_run if run is not None else None,
+            "last_result": run.last_result if run is not None else None,
+            "last_result_text": results.describe(run.last_result) if run is not None
+            and run.last_result is not None else None,
+            "next_run": next_run,
+            "protect": bool(task.marker and task.marker.protect),
+        })
+    note = None if info is not None else (
+        f"the {backend.name} backend keeps no run history: last run and last result are unknown")
+    if args.format == "json":
+        import json
+
+        _out(json.dumps({"root": args.root, "backend": backend.name, "note": note, "tasks": rows},
+                        indent=2, ensure_ascii=False) + "\n")
+        return 0
+    if not rows:
+        _out(f"No managed tasks in {args.root}.\n")
+    else:
+        width = max(len(r["path"]) for r in rows)
+        _out(f"{'TASK':<{width}}  {'STATE':<8}  {'LAST RUN':<19}  {'NEXT RUN':<19}  LAST RESULT\n")
+        for row in rows:
+            state = row["status"] or ("enabled" if row["enabled"] else "disabled")
+            _out(f"{row['path']:<{width}}  {state:<8}  {row['last_run'] or '-':<19}  "
+                 f"{row['next_run'] or '-':<19}  {row['last_result_text'] or '-'}\n")
+    if note:
+        _out(f"note: {note}.\n")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .resources import example_workflow, schema_text, template
+
+    base = Path(args.target)
+    files = {
+        base / "tasks.d" / "hello.yaml": template("starter.yaml"),
+        base / ".github" / "workflows" / "reconcile.yml": example_workflow(),
+        # For editors: completion and hover help from the yaml-language-server modeline.
+        base / "schemas" / "manifest.schema.json": schema_text(),
+    }
+    taken = [str(path) for path in files if path.exists()]
+    if (base / "tasks.d").exists():
+        taken.insert(0, str(base / "tasks.d"))
+    if taken:
+        raise UsageError(f"init never overwrites anything: {taken[0]} exists")
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        _out(f"wrote {path}\n")
+    _out("Next: review tasks.d/hello.yaml, then run: python -m reconciler plan\n")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "plan": cmd_plan,
     "apply": cmd_apply,
     "render": cmd_render,
     "import": cmd_import,
+    "status": cmd_status,
+    "init": cmd_init,
 }
 
 

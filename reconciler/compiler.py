@@ -485,9 +485,11 @@ class Compiler:
     # --- actions ---------------------------------------------------------------------
     def _actions(self, spec: dict[str, Any]) -> tuple[Any, ...]:
         actions = spec.get("actions")
-        if not actions:
+        if "actions" not in spec:
             self.problem(("spec",), "a task needs 'actions' (in the task or in a Defaults document)", key=True)
             return ()
+        if not actions:
+            return ()  # an empty list: the schema has said so
         out: list[Any] = []
         for index, action in enumerate(actions):
             path = ("spec", "actions", index)

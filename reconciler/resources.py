@@ -9,11 +9,12 @@ from pathlib import Path
 _REPO = Path(__file__).resolve().parent.parent
 
 
-def _read(folder: str, name: str) -> str:
+def _read(folder: str, name: str, package: str | None = None) -> str:
     local = _REPO / folder / name
     if local.is_file():
         return local.read_text(encoding="utf-8")
-    return importlib.resources.files(f"reconciler.{folder}").joinpath(name).read_text(encoding="utf-8")
+    package = package or f"reconciler.{folder}"
+    return importlib.resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=None)
@@ -24,3 +25,8 @@ def schema_text() -> str:
 @functools.lru_cache(maxsize=None)
 def template(name: str) -> str:
     return _read("templates", name)
+
+
+@functools.lru_cache(maxsize=None)
+def example_workflow() -> str:
+    return _read("examples/github-actions", "reconcile.yml", "reconciler.examples")
