@@ -6,16 +6,18 @@ import os
 import sys
 from typing import Any, Callable
 
-from . import accounts
-from . import apply as applying
-from . import manifest, names, report, savedplan
-from .backends.base import Backend
+from typing import TYPE_CHECKING
+
+from . import accounts, manifest, names
 from .errors import ReconcileError, UsageError
-from .marker import owns
-from .model import Action, Plan, TaskSpec
-from .planner import Actual, Desired, plan as make_plan
-from .render import declared, render
-from .state import actual_tasks
+
+# Heavier modules (lxml, the planner, the renderer) are imported where they are used, so
+# `validate` starts quickly.
+if TYPE_CHECKING:
+    from . import report
+    from .backends.base import Backend
+    from .model import Action, Plan, TaskSpec
+    from .planner import Actual, Desired
 
 
 def make_backend(args: argparse.Namespace) -> Backend:
@@ -42,16 +44,24 @@ def load_tasks(args: argparse.Namespace) -> list[TaskSpec]:
 
 
 def desired(tasks: list[TaskSpec], args: argparse.Namespace, backend: Backend) -> list[Desired]:
+    from .planner import Desired
+    from .render import render
+
     return [Desired(spec, render(spec, args.root, backend.resolve_account)) for spec in tasks]
 
 
 def read_actual(args: argparse.Namespace, backend: Backend) -> tuple[list[Actual], tuple[str, ...]]:
+    from .state import actual_tasks
+
     state = backend.read_state(args.root)
     return actual_tasks(state, args.root, backend.resolve_account), state.warnings
 
 
 def compute_plan(args: argparse.Namespace, backend: Backend,
                  tasks: list[TaskSpec]) -> tuple[Plan, list[Actual]]:
+    from .model import Plan
+    from .planner import plan as make_plan
+
     wanted = desired(tasks, args, backend)
     actual, warnings = read_actual(args, backend)
     result = make_plan(wanted, actual, args.root)
@@ -61,6 +71,8 @@ def compute_plan(args: argparse.Namespace, backend: Backend,
 
 
 def _palette(args: argparse.Namespace) -> report.Palette:
+    from . import report
+
     return report.Palette(bool(getattr(args, "color", False)))
 
 
@@ -73,6 +85,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from . import report, savedplan
+
     tasks = load_tasks(args)
     backend = make_backend(args)
     result, _ = compute_plan(args, backend, tasks)
@@ -94,10 +108,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _verb(action: Action) -> str:
+    from .model import Action
+
     return {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}[action]
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from . import apply as applying
+    from . import report, savedplan
+    from .marker import owns
+    from .model import Action
+
     backend = make_backend(args)
     tasks = None if args.plan else load_tasks(args)  # manifest errors before the lock
     with backend.lock():
@@ -126,7 +147,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if outcome.status == "done":
                 _err(f"{_verb(outcome.action)} {outcome.path}")
             else:
-                _err(f"error: failed to {outcome.action.value} {outcome.path}: {outcome.message}")
+                message = outcome.message
+                if not message.startswith(outcome.path):
+                    message = f"{outcome.path}: {message}"
+                _err(f"error: failed to {outcome.action.value}: {message}")
 
         outcomes = applying.run(result, backend, progress=progress)
     failed = [o for o in outcomes if o.status != "done"]
@@ -137,7 +161,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if failed:
         for outcome in outcomes:
             state = outcome.status if outcome.status != "done" else _verb(outcome.action)
-            _err(f"  {outcome.path}: {state}" + (f" ({outcome.message})" if outcome.message else ""))
+            _err(f"  {outcome.path}: {state}" + (" (see above)" if outcome.message else ""))
         _out(f"Apply failed: {summary}; {len(failed)} not done. Run apply again once the cause "
              "is fixed.\n")
         return 1
@@ -161,6 +185,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     tasks = load_tasks(args)
     spec = find_task(tasks, args.name)
     from .accounts import well_known
+    from .render import declared, render
 
     resolve: Callable[[str], str] = well_known
     if args.backend == "schtasks":
@@ -219,6 +244,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from . import results
 
+    from .marker import owns
+
     backend = make_backend(args)
     actual, _ = read_actual(args, backend)
     managed = [a for a in actual if owns(a.marker, a.path)]
@@ -264,6 +291,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_next(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from . import simulate
+
+    if args.count < 1:
+        raise UsageError("-n must be at least 1")
+    if args.start:
+        try:
+            start = dt.datetime.fromisoformat(args.start)
+        except ValueError:
+            raise UsageError(f"--from {args.start!r}: write YYYY-MM-DDTHH:MM[:SS]") from None
+        if start.tzinfo is not None:
+            raise UsageError("--from takes local wall-clock time, without a UTC offset")
+    else:
+        start = dt.datetime.now().replace(second=0, microsecond=0)
+    from .render import render
+
+    spec = find_task(load_tasks(args), args.name)
+    canonical = render(spec, args.root).canonical
+    runs = simulate.next_runs(canonical, start, args.count)
+    for run in runs:
+        _out(run.isoformat(timespec="seconds") + "\n")
+    if not runs:
+        _err(f"note: {spec.path} has no scheduled run after {start.isoformat(timespec='minutes')} "
+             "(disabled, expired, or started only by events)")
+    return 0
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -298,6 +354,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "import": cmd_import,
     "status": cmd_status,
     "init": cmd_init,
+    "next": cmd_next,
 }
 
 

@@ -11,8 +11,6 @@ import datetime as dt
 import re
 from typing import Any, Callable
 
-from lxml import etree
-
 from . import accounts, cmdline, durations, names
 from .durations import Duration
 from .errors import Problem
@@ -430,6 +428,8 @@ class Compiler:
             conditions.append(f"EventID={int(body['eventId'])}")
         select = "*[System[" + " and ".join(conditions) + "]]" if conditions else "*"
         # Built with lxml, so the log name is escaped by the serializer, not by hand.
+        from lxml import etree
+
         query_list = etree.Element("QueryList")
         query = etree.SubElement(query_list, "Query", Id="0", Path=str(body["log"]))
         selector = etree.SubElement(query, "Select", Path=str(body["log"]))

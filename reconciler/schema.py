@@ -12,10 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-
+from .fastschema import compile_schema
 from .resources import schema_text
+
+# The validator errors both validators produce: jsonschema's ValidationError, or the
+# generated validator's fastschema.Error with the same fields.
+ValidationError = Any
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,19 @@ def schema() -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
-def validator() -> Draft202012Validator:
-    """Compiled once per process: building a validator is the expensive part."""
-    Draft202012Validator.check_schema(schema())
+def validator() -> Any:
+    """jsonschema's validator for the schema: the reference the generated one is tested
+    against. Not used at run time (importing and running jsonschema costs more than the
+    rest of a plan of a thousand tasks)."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(schema())
+
+
+@functools.lru_cache(maxsize=1)
+def fast_validator() -> Any:
+    """The validator generated from the same schema (fastschema), built once."""
+    return compile_schema(schema())
 
 
 def _type_name(value: Any) -> str:
@@ -191,12 +202,14 @@ def _alternatives(error: ValidationError) -> list[SchemaProblem]:
     return [SchemaProblem(path, False, f"{_what(error)}: {_show(error.instance)} is not valid{_describe(error)}")]
 
 
-def problems(document: Any) -> list[SchemaProblem]:
-    """Every problem in one document, one per root cause, in document order."""
+def problems(document: Any, reference: bool = False) -> list[SchemaProblem]:
+    """Every problem in one document, one per root cause. ``reference``: use jsonschema
+    itself (the tests compare the two)."""
+    errors = validator().iter_errors(document) if reference else fast_validator()(document)
     found: list[SchemaProblem] = []
     seen: set[tuple[tuple[Any, ...], str]] = set()
     one_key: list[tuple[Any, ...]] = []  # items whose key count is wrong: nothing below counts
-    for error in validator().iter_errors(document):
+    for error in errors:
         if error.validator in ("minProperties", "maxProperties") and error.validator_value == 1:
             one_key.append(tuple(error.absolute_path))
         for problem in _translate(error):

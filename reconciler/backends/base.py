@@ -6,6 +6,8 @@ planner never asks per task."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
@@ -78,3 +80,12 @@ class Backend(Protocol):
 @contextlib.contextmanager
 def no_lock() -> Iterator[None]:
     yield
+
+
+def record_call(call: str, path: str = "") -> None:
+    """Append one line per backend call to ``RECONCILE_CALL_LOG`` when it is set, so
+    tests and the benchmark can count reads and writes from outside the process."""
+    log = os.environ.get("RECONCILE_CALL_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"call": call, "path": path}) + "\n")

@@ -18,7 +18,7 @@ from .. import accounts, names
 from ..errors import BackendError, PartialReadError
 from ..render import to_utf16_file
 from ..taskxml import decode
-from .base import LiveTask, RunInfo, State
+from .base import LiveTask, RunInfo, State, record_call
 
 TEMP_DIR = ".reconcile-tmp"
 LOCK_FILE = ".reconcile.lock"
@@ -64,6 +64,7 @@ class LocalBackend:
     # --- reading -----------------------------------------------------------------------
     def read_state(self, root: str) -> State:
         self.calls += 1
+        record_call("read", root)
         folder = self.store
         for segment in [s for s in root.split("\\") if s]:
             folder = self._existing(folder, segment)
@@ -86,6 +87,7 @@ class LocalBackend:
     def read_task(self, path: str) -> LiveTask:
         """One task anywhere in the store (read-only; ``import --path``)."""
         self.calls += 1
+        record_call("read-one", path)
         current = self.store
         for segment in [s for s in path.split("\\") if s]:
             if names.segment_problem(segment):
@@ -101,6 +103,7 @@ class LocalBackend:
     def register(self, path: str, xml: str, *, password: str | None = None) -> None:
         # The local store keeps no credentials: a password is checked, never stored.
         self.calls += 1
+        record_call("register", path)
         target = self._file(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
@@ -121,6 +124,7 @@ class LocalBackend:
 
     def delete(self, path: str) -> None:
         self.calls += 1
+        record_call("delete", path)
         target = self._file(path)
         try:
             os.unlink(target)

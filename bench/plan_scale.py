@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""How plan and apply scale: N generated manifests (N = 100, 1,000, 10,000 by default),
+each command run as a whole process (``python reconcile.py ...``), as CI runs it.
+
+For each N it prints wall time, time per task, peak memory (RSS) and backend calls for:
+validate; plan against an empty store; apply; plan with no changes; plan with 1% of the
+manifests changed. It also measures a floor on the same data — a process that only loads
+every YAML document with the C loader and parses every stored XML with lxml — and prints
+plan (no changes) / floor. Numbers only: nothing here asserts on time.
+
+    python bench/plan_scale.py [--sizes 100,1000,10000] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+DEFAULTS = """apiVersion: reconcile/v1
+kind: Defaults
+spec:
+  runAs: {user: SYSTEM}
+  settings:
+    timeout: 30m
+    retry: {count: 3, interval: 5m}
+    batteries: {disallowStart: false, stopOnBattery: false}
+"""
+
+CRONS = ["0 2 * * *", "*/15 9-17 * * 1-5", "30 6 1,15 * *", "0 */4 * * *", "5 13 * * 1-5",
+         "0 8 * * MON", "45 23 L * *", "0 12 * * 5L", "10 7 * * 1#2", "*/10 * * * *"]
+
+
+def manifest(index: int, rng: random.Random) -> str:
+    """A realistic task: a cron schedule or explicit triggers, one to three actions."""
+    name = f"job-{index:05d}"
+    folder = f"  folder: Team{index % 20:02d}\n" if index % 3 else ""
+    kind = index % 4
+    if kind == 0:
+        when = f'  schedule: "{CRONS[index % len(CRONS)]}"\n'
+    elif kind == 1:
+        when = (f'  triggers:\n    - daily: {{at: "{rng.randrange(24):02d}:{rng.randrange(60):02d}"}}\n'
+                f'    - atStartup: {{delay: {rng.randrange(1, 10)}m}}\n')
+    elif kind == 2:
+        when = (f'  triggers:\n    - weekly: {{at: "{rng.randrange(24):02d}:30", days: [Mon, Wed, Fri],'
+                f' repeat: {{every: 15m, for: 2h}}}}\n')
+    else:
+        when = (f'  triggers:\n    - monthly: {{at: "04:00", days: [1, 15, last]}}\n'
+                f'    - onEvent: {{log: Application, source: App{index % 7}, eventId: {1000 + index % 50}}}\n')
+    actions = "".join(
+        f'    - command: C:\\Jobs\\tool{step}.exe\n'
+        f'      arguments: ["--job", "{name}", "--step", "{step}", "--out", \'D:\\Out\\{name} {step}.csv\']\n'
+        f'      workingDirectory: C:\\Jobs\n'
+        for step in range(1 + index % 3)
+    )
+    return (f"apiVersion: reconcile/v1\nkind: ScheduledTask\nmetadata:\n  name: {name}\n{folder}"
+            f"  description: Generated task {index}\nspec:\n{when}  actions:\n{actions}"
+            f"  settings:\n    priority: {4 + index % 5}\n")
+
+
+def generate(folder: Path, count: int) -> list[Path]:
+    rng = random.Random(count)
+    (folder / "tasks.d").mkdir(parents=True)
+    (folder / "tasks.d" / "_defaults.yaml").write_text(DEFAULTS)
+    files = []
+    for index in range(count):
+        path = folder / "tasks.d" / f"team{index % 20:02d}" / f"job-{index:05d}.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(manifest(index, rng))
+        files.append(path)
+    return files
+
+
+def measure(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float]:
+    """Run one whole process; its wall time and its own peak RSS (wait4)."""
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        started = time.perf_counter()
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out_file, stderr=err_file)
+        # wait4 gives this child's own resource usage (peak RSS included).
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
+    code = process.returncode
+    if code not in (0, 2):
+        raise SystemExit(f"{' '.join(args)} failed ({code}):\n{err.decode()[-2000:]}")
+    return {"seconds": elapsed, "rss_mb": usage.ru_maxrss / 1024, "last": out.decode().strip().splitlines()[-1:]}
+
+
+def calls(log: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            kind = json.loads(line)["call"]
+            counts[kind] = counts.get(kind, 0) + 1
+        log.unlink()
+    return counts
+
+
+FLOOR = """
+import sys, pathlib, yaml
+from lxml import etree
+docs = 0
+for path in sorted(pathlib.Path(sys.argv[1]).rglob("*.yaml")):
+    docs += len(list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)))
+tasks = 0
+parser = etree.XMLParser(resolve_entities=False, no_network=True)
+for path in pathlib.Path(sys.argv[2]).rglob("*"):
+    if path.is_file():
+        text = path.read_bytes().decode("utf-16")
+        etree.fromstring(text.split("?>", 1)[1].encode("utf-8"), parser)
+        tasks += 1
+print(docs, tasks)
+"""
+
+
+def run_size(count: int, keep: Path | None) -> list[dict]:
+    base = Path(tempfile.mkdtemp(prefix=f"reconcile-bench-{count}-"))
+    try:
+        files = generate(base, count)
+        log = base / "calls.log"
+        env = {**os.environ, "RECONCILE_CALL_LOG": str(log), "NO_COLOR": "1"}
+        cli = [sys.executable, str(REPO / "reconcile.py")]
+        rows = []
+
+        def step(label: str, args: list[str]) -> None:
+            result = measure(cli + args, base, env)
+            rows.append({"n": count, "step": label, **result, "calls": calls(log)})
+
+        step("validate", ["validate"])
+        step("plan (empty store)", ["plan"])
+        step("apply", ["apply", "-q"])
+        step("plan (no changes)", ["plan"])
+        changed = files[:: 100] if count >= 100 else files[:1]
+        for path in changed:
+            path.write_text(path.read_text().replace("priority:", "wakeToRun: true\n    priority:"))
+        step("plan (1% changed)", ["plan"])
+        floor = measure([sys.executable, "-c", FLOOR, str(base / "tasks.d"), str(base / ".reconcile" / "store")],
+                        base, env)
+        rows.append({"n": count, "step": "floor (YAML + XML parse)", **floor, "calls": {}})
+        if keep:
+            shutil.copytree(base, keep / f"n{count}", dirs_exist_ok=True)
+        return rows
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--keep", type=Path, help="keep the generated folders here")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    all_rows = []
+    print(f"{'N':>6}  {'step':<26} {'wall s':>8} {'ms/task':>8} {'RSS MB':>7}  calls")
+    for count in sizes:
+        rows = run_size(count, args.keep)
+        all_rows.extend(rows)
+        for row in rows:
+            call_text = ", ".join(f"{k} {v}" for k, v in sorted(row["calls"].items())) or "-"
+            print(f"{row['n']:>6}  {row['step']:<26} {row['seconds']:>8.2f} "
+                  f"{row['seconds'] * 1000 / row['n']:>8.2f} {row['rss_mb']:>7.0f}  {call_text}")
+        plan = next(r for r in rows if r["step"] == "plan (no changes)")
+        floor = next(r for r in rows if r["step"].startswith("floor"))
+        print(f"{count:>6}  plan (no changes) / floor = {plan['seconds'] / floor['seconds']:.2f}")
+    by = {(r["n"], r["step"]): r["seconds"] for r in all_rows}
+    if (1000, "plan (no changes)") in by and (10000, "plan (no changes)") in by:
+        ratio = by[(10000, "plan (no changes)")] / by[(1000, "plan (no changes)")]
+        print(f"plan (no changes): 10,000 tasks cost {ratio:.1f} times 1,000 (linear would be 10)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
