@@ -93,6 +93,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = command("status", "managed tasks: state, last run, last result, next run")
     status.add_argument("--format", choices=["text", "json"], default="text")
+    _dir(status)
+
+    next_ = command("next", "the next run times of a task, one a line")
+    next_.add_argument("name", metavar="NAME")
+    next_.add_argument("-n", dest="count", type=int, default=5, help="how many (default 5)")
+    next_.add_argument("--from", dest="start", metavar="DATETIME",
+                       help="start after this local time (default: now)")
+    _dir(next_)
+
+    history = command("history", "the runs the runner recorded: text, json, or an HTML report")
+    history.add_argument("name", nargs="?", metavar="NAME")
+    history.add_argument("--format", choices=["text", "json", "html"], default="text")
+    history.add_argument("--out", metavar="FILE", help="write to this file instead of stdout")
+    history.add_argument("--home", metavar="DIR", help="the runner's home (default: from Defaults, "
+                                                       "RECONCILE_RUNNER_HOME, or the platform's)")
+    history.add_argument("--days", type=int, metavar="N", help="only the last N days (html: 7)")
+    _dir(history)
+
+    install = command("runner-install", "set up the runner on this machine (run it elevated)")
+    install.add_argument("--home", metavar="DIR", help="where the runner lives (default %%ProgramData%%\\reconcile)")
+    install.add_argument("--account", action="append", metavar="NAME",
+                         help="prepare a history folder for tasks that run as this account (repeatable)")
+    install.add_argument("--python", metavar="EXE", help="the base interpreter for the runner's venv")
 
     init = command("init", "write a starter tasks.d/ and CI workflow; never overwrites")
     init.add_argument("target", nargs="?", default=".", metavar="DIR")

@@ -239,6 +239,18 @@ def _next_run(canonical: dict[str, Any], after: Any) -> str | None:
     return runs[0].isoformat(timespec="seconds") if runs else None
 
 
+def _runner_runs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The runner's latest recorded run per task key, when there is a history."""
+    from . import history
+
+    home = history.resolve_home(None, _runner_home(args) if os.path.isdir(args.dir) else None)
+    try:
+        runs = history.last_runs(home) if os.path.isdir(home) else {}
+    except (OSError, ValueError):
+        return {}
+    return {names.key(path): record for path, record in runs.items()}
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -250,6 +262,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     actual, _ = read_actual(args, backend)
     managed = [a for a in actual if owns(a.marker, a.path)]
     info = backend.run_info(args.root)
+    runner_runs = _runner_runs(args)
     now = dt.datetime.now().replace(microsecond=0)
     rows = []
     for task in managed:
@@ -269,7 +282,17 @@ def cmd_status(args: argparse.Namespace) -> int:
             "next_run": next_run,
             "protect": bool(task.marker and task.marker.protect),
         })
-    note = None if info is not None else (
+        recorded = runner_runs.get(names.key(task.path))
+        if recorded is not None:
+            # The runner's own record says more than Task Scheduler's Last Result (which
+            # is 0 for a run that was only waiting for its dependencies).
+            rows[-1]["runner"] = {k: recorded.get(k) for k in
+                                  ("result", "start", "end", "exitCode", "attempts", "reason")}
+            rows[-1]["last_run"] = rows[-1]["last_run"] or recorded.get("start")
+            if rows[-1]["last_result"] is None and isinstance(recorded.get("exitCode"), int):
+                rows[-1]["last_result"] = recorded["exitCode"]
+                rows[-1]["last_result_text"] = f"{recorded.get('result')}: " + results.describe(recorded["exitCode"])
+    note = None if info is not None or runner_runs else (
         f"the {backend.name} backend keeps no run history: last run and last result are unknown")
     if args.format == "json":
         import json
@@ -346,6 +369,30 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runner_home(args: argparse.Namespace) -> str | None:
+    """The runner home the manifests' Defaults name, if they can be read."""
+    try:
+        tasks = load_tasks(args)
+    except ReconcileError:
+        return None
+    homes = {str((t.runner or {}).get("home")) for t in tasks if t.runner and (t.runner or {}).get("home")}
+    return homes.pop() if len(homes) == 1 else None
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from . import history
+
+    if args.home is None and os.path.isdir(args.dir):
+        args.runner_home = _runner_home(args)
+    return history.cmd_history(args)
+
+
+def cmd_runner_install(args: argparse.Namespace) -> int:
+    from . import runner_install
+
+    return runner_install.cmd_runner_install(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "plan": cmd_plan,
@@ -355,6 +402,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": cmd_status,
     "init": cmd_init,
     "next": cmd_next,
+    "history": cmd_history,
+    "runner-install": cmd_runner_install,
 }
 
 

@@ -68,6 +68,15 @@ _SIMPLE_SETTINGS = {
 }
 
 
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists (no YAML positions) for data carried into the TaskSpec."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 class Located:
     """A merged document and where each of its values was written (which file, too:
     values from a Defaults document point at that document)."""
@@ -153,7 +162,11 @@ class Compiler:
         actions = self._part(lambda: self._actions(spec), ())
         principal = self._part(lambda: self._principal(spec), None)
         settings = self._part(lambda: self._settings(spec), ())
-        if self._overlap and dict(settings).get("MultipleInstancesPolicy", "IgnoreNew") != "IgnoreNew":
+        run = spec.get("run") if isinstance(spec.get("run"), dict) else None
+        if run is not None:
+            settings = self._part(lambda: self._run_settings(spec, run, settings), settings)
+        if (self._overlap and not (run or {}).get("after")
+                and dict(settings).get("MultipleInstancesPolicy", "IgnoreNew") != "IgnoreNew"):
             self.problem(("spec", "settings", "multipleInstances"),
                          "this task's cron schedule can fire two triggers at the same minute; "
                          "it needs multipleInstances: ignoreNew so no minute starts two runs")
@@ -178,8 +191,40 @@ class Compiler:
             protect=bool(spec.get("protect", False)),
             adopt=bool(metadata.get("adopt", False)),
             origin=Origin(file, line, column),
-            run=spec.get("run"),
+            run=_plain(run) if run is not None else None,
+            runner=_plain(spec.get("runner")) if run is not None else None,
         )
+
+    def _run_settings(self, spec: dict[str, Any], run: dict[str, Any],
+                      settings: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+        """What a run block changes beside it: its own checks, the retry rule, and the
+        default "queue" for tasks started by their dependencies."""
+        from . import workflow
+
+        for path, message in workflow.check_task(spec):
+            self.problem(("spec",) + tuple(path), message)
+        out = dict(settings)
+        if run.get("retry") and "RestartOnFailure" in out and self._inherited(("spec", "settings", "retry")):
+            # run.retry replaces Task Scheduler's restarts; an inherited settings.retry
+            # (from Defaults) yields to it. The task's own settings.retry is an error
+            # (reported with the dependencies, where the rule lives).
+            del out["RestartOnFailure"]
+        if run.get("after") and "multipleInstances" not in (spec.get("settings") or {}):
+            # A dependency's wake-up must not be dropped while another start is deciding:
+            # the runner's lock makes a queued second start harmless.
+            out["MultipleInstancesPolicy"] = workflow.MULTIPLE_INSTANCES_WITH_AFTER
+        return tuple((name, out[name]) for name in _SETTINGS_ORDER if name in out)
+
+    def _inherited(self, path: tuple[Any, ...]) -> bool:
+        """True if the value at ``path`` came from a Defaults document."""
+        node: Any = self.doc.data
+        for step in path:
+            if not isinstance(node, PosDict) or step not in node:
+                return False
+            if step in node.files:
+                return True
+            node = node[step]
+        return False
 
     def _check_xml_characters(self, value: Any, path: tuple[Any, ...]) -> None:
         if isinstance(value, str):

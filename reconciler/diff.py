@@ -103,9 +103,34 @@ def summarize(context: Any, value: Any) -> str:
     return show(value)
 
 
+def readable(form: dict[str, Any]) -> dict[str, Any]:
+    """The canonical form as people review it: a runner action's payload (base64 JSON)
+    shown as the actions and run block it carries (``Actions[0]/Runner/run/after``), so
+    a change in a run block shows field by field. For display only: plans compare the
+    canonical form itself."""
+    actions = form.get("Actions")
+    if not isinstance(actions, list):
+        return form
+    from . import workflow
+
+    shown = []
+    changed = False
+    for action in actions:
+        body = action.get("Exec") if isinstance(action, dict) else None
+        parsed = (workflow.parse_runner_action(body.get("Command", ""), body.get("Arguments"))
+                  if isinstance(body, dict) and body.get("Arguments") else None)
+        if parsed is None:
+            shown.append(action)
+            continue
+        changed = True
+        shown.append({"Runner": {"python": parsed["runner"]["python"], "home": parsed["runner"]["home"],
+                                 "task": parsed["task"], "actions": parsed["actions"], "run": parsed["run"]}})
+    return {**form, "Actions": shown} if changed else form
+
+
 def changes(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
     out: list[FieldChange] = []
-    _walk(before, after, "", out)
+    _walk(readable(before), readable(after), "", out)
     return out
 
 
@@ -156,7 +181,10 @@ def trigger_summary(trigger: dict[str, Any]) -> str:
     elif kind == "RegistrationTrigger":
         text = "on registration"
     elif kind == "EventTrigger":
-        text = "on event"
+        from . import workflow
+
+        dependency = workflow.wake_trigger_task(trigger)
+        text = f"when {dependency} finishes (run.after)" if dependency else "on event"
     elif kind == "SessionStateChangeTrigger":
         text = f"on {body.get('StateChange', 'session change')}"
     repetition = body.get("Repetition")
@@ -178,6 +206,20 @@ def trigger_summary(trigger: dict[str, Any]) -> str:
 def action_summary(action: dict[str, Any]) -> str:
     kind = _kind(action) or "?"
     body = action.get(kind, {})
+    if kind == "Runner" and isinstance(body, dict):
+        from . import cmdline
+
+        def one(a: dict[str, Any]) -> str:
+            arguments = a.get("arguments")
+            if isinstance(arguments, list):
+                arguments = cmdline.join([str(x) for x in arguments])
+            return a.get("command", "") + (f" {arguments}" if arguments else "")
+
+        inner = "; ".join(one(a) for a in body.get("actions", []))
+        run = body.get("run") or {}
+        extra = f" (after {', '.join(str(x if isinstance(x, str) else x.get('task')) for x in run['after'])})" \
+            if run.get("after") else ""
+        return f"via the runner: {inner}{extra}"
     if kind == "Exec" and isinstance(body, dict):
         text = body.get("Command", "")
         if body.get("Arguments"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from lxml import etree
 
-from . import accounts, cmdline, durations, names, normalize
+from . import accounts, cmdline, durations, names, normalize, workflow
 from .errors import ReconcileError
 from .model import MONTHS
 from .taskxml import children, localname
@@ -379,6 +379,20 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _runner_parts(actions: list[dict[str, Any]], path: str, root: str | None) -> dict[str, Any] | None:
+    """A task registered through the runner: its real actions, run block and runner."""
+    if len(actions) != 1 or "Exec" not in actions[0] or not isinstance(actions[0]["Exec"], dict):
+        return None
+    body = actions[0]["Exec"]
+    parsed = workflow.parse_runner_action(body.get("Command", ""), body.get("Arguments"), root)
+    if parsed is None:
+        return None
+    if not isinstance(parsed.get("task"), str) or names.key(parsed["task"]) != names.key(path):
+        raise NotRepresentable(f"Actions/Exec/Arguments: this runner task was made for {parsed.get('task')}, "
+                               "not for this path (a copied task): import the original")
+    return parsed
+
+
 def _identity(name: str) -> str:
     return name
 
@@ -409,14 +423,29 @@ def to_manifest(task: etree._Element, path: str, root: str | None) -> dict[str, 
     spec: dict[str, Any] = {}
     if form["Settings"].get("Enabled") is False:
         spec["enabled"] = False
-    triggers = [_trigger(t, i) for i, t in enumerate(_document_order(task, form["Triggers"]))]
+    # Wake-up triggers are derived from run.after: the manifest says after, not them.
+    own_triggers = [t for t in _document_order(task, form["Triggers"]) if not workflow.is_wake_trigger(t)]
+    triggers = [_trigger(t, i) for i, t in enumerate(own_triggers)]
     if triggers:
         spec["triggers"] = triggers
-    spec["actions"] = _actions(form["Actions"])
+    runner = _runner_parts(form["Actions"], path, root)
+    if runner is not None:
+        spec["actions"] = runner["actions"]
+    else:
+        spec["actions"] = _actions(form["Actions"])
     spec["runAs"] = _run_as(form["Principal"], name)
     settings = _settings(form["Settings"])
+    if runner is not None and runner["run"].get("after"):
+        # For a task run after others the default is queue, not Task Scheduler's ignoreNew.
+        if settings.get("multipleInstances") == "queue":
+            del settings["multipleInstances"]
+        elif "multipleInstances" not in settings:
+            settings["multipleInstances"] = "ignoreNew"
     if settings:
         spec["settings"] = settings
+    if runner is not None:
+        spec["run"] = runner["run"]
+        spec["runner"] = runner["runner"]
     if "Data" in form:
         if not isinstance(form["Data"], str):
             raise NotRepresentable("Data: only text can be kept in a task's Data")

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from . import diff, names, normalize
 from .compiler import Compiler, Located
 from .errors import ReconcileError, UsageError
-from .importer import NotRepresentable, to_manifest
+from .importer import to_manifest
 from .render import render
 from .taskxml import TaskXmlError, children, decode, localname, parse, split_export, text_of
 from .yamlout import dump
@@ -98,23 +98,6 @@ class Imported:
     error: str | None
 
 
-def _check_round_trip(document: dict[str, Any], live_canonical: dict[str, Any], root: str,
-                      resolve: Callable[[str], str]) -> str | None:
-    """None if the manifest renders back to the live task, else why not."""
-    text = dump(document)
-    (parsed,) = load_all(text)
-    compiler = Compiler(Located(parsed.data, "<import>"), root)
-    spec = compiler.compile()
-    if spec is None:
-        return "; ".join(p.message for p in compiler.problems[:2])
-    rendered = render(spec, root, resolve).canonical
-    if rendered != live_canonical:
-        first = diff.changes(live_canonical, rendered)[:1]
-        where = f"{first[0].field}: {first[0].before} became {first[0].after}" if first else "content"
-        return f"the manifest would not reproduce the task exactly ({where})"
-    return None
-
-
 def _modeline(target: Path) -> str:
     """The editor's schema hint, when the schema is in this repository (``schemas/``)."""
     schema = Path("schemas") / "manifest.schema.json"
@@ -130,18 +113,57 @@ def manifest_file(out: str, path: str, root: str) -> Path:
     return Path(out).joinpath(*folders, f"{name}.yaml")
 
 
+def _round_trip_problems(documents: list[tuple[Found, dict[str, Any], dict[str, Any]]], root: str,
+                         resolve: Callable[[str], str]) -> dict[str, str]:
+    """Each imported task whose manifest would not render back to it exactly, with why.
+
+    The documents are compiled together, as ``plan`` will compile them, because a task
+    that runs after others is registered with its dependencies resolved."""
+    from . import manifest
+    from .errors import Problem
+
+    problems: dict[str, str] = {}
+    compiled = []
+    located: dict[int, Located] = {}
+    for item, document, _ in documents:
+        (parsed,) = load_all(dump(document))
+        compiler = Compiler(Located(parsed.data, item.path), root)
+        spec = compiler.compile()
+        if spec is None:
+            problems[item.path] = "; ".join(p.message for p in compiler.problems[:2])
+            continue
+        compiled.append((item, spec))
+        located[id(spec)] = compiler.doc
+    found: list[Problem] = []
+    specs = manifest.workflows([s for _, s in compiled], located, found)
+    for problem in found:
+        problems.setdefault(problem.path, problem.message + " (import the tasks it runs after too)")
+    live = {item.path: canonical for item, _, canonical in documents}
+    for spec, (item, _) in zip(specs, compiled):
+        if item.path in problems:
+            continue
+        rendered = render(spec, root, resolve).canonical
+        if rendered != live[item.path]:
+            first = diff.changes(live[item.path], rendered)[:1]
+            where = f"{first[0].field}: {first[0].before} became {first[0].after}" if first else "content"
+            problems[item.path] = f"the manifest would not reproduce the task exactly ({where})"
+    return problems
+
+
 def run(found: list[Found], out: str, root: str, resolve: Callable[[str], str]) -> list[Imported]:
-    plans: list[tuple[Found, Path, str]] = []
+    documents: list[tuple[Found, dict[str, Any], dict[str, Any]]] = []
     results: list[Imported] = []
     for item in found:
         try:
             task = parse(item.xml, item.path)
-            document = to_manifest(task, item.path, root)
-            problem = _check_round_trip(document, normalize.canonical(task, resolve), root, resolve)
-            if problem:
-                raise NotRepresentable(problem)
+            documents.append((item, to_manifest(task, item.path, root), normalize.canonical(task, resolve)))
         except ReconcileError as err:
             results.append(Imported(item.path, None, str(err)))
+    refused = _round_trip_problems(documents, root, resolve)
+    plans: list[tuple[Found, Path, str]] = []
+    for item, document, _ in documents:
+        if item.path in refused:
+            results.append(Imported(item.path, None, refused[item.path]))
             continue
         target = manifest_file(out, item.path, root)
         header = _modeline(target) + f"# Imported by reconcile.py from {item.path}; review it, then commit it.\n"

@@ -131,6 +131,7 @@ def load(directory: str, root: str,
         defaults[doc.directory] = doc
 
     tasks: list[TaskSpec] = []
+    located: dict[int, Located] = {}  # id(task) -> its document, for later problems
     seen: dict[str, TaskSpec] = {}
     for doc in docs:
         if doc.data.get("kind") != "ScheduledTask":
@@ -157,9 +158,56 @@ def load(directory: str, root: str,
             continue
         seen[key] = task
         tasks.append(task)
+        located[id(task)] = compiler.doc
+    tasks = workflows(tasks, located, problems)
     if problems:
         raise ManifestError(sorted(set(problems)))
     return sorted(tasks, key=lambda t: names.key(t.path))
+
+
+def workflows(tasks: list[TaskSpec], located: dict[int, Located],
+               problems: list[Problem]) -> list[TaskSpec]:
+    """Tasks with a run block: check ``after`` across every task (names, cycles), then
+    register each with the runner's action and the triggers that wake it when one of
+    its dependencies finishes. Needs every task compiled first."""
+    if not any(t.run is not None for t in tasks):
+        return tasks
+    import dataclasses
+
+    from . import workflow
+    from .compiler import MAX_TRIGGERS
+
+    nodes = [workflow.node_from_spec(t, t.runner) for t in tasks]
+    found = workflow.dependency_problems_at(nodes)
+    for node, path, message in found:
+        file, line, column = located[id(node.ref)].where(("spec",) + tuple(path))
+        problems.append(Problem(file, line, column, message))
+    if found:
+        return tasks
+    resolved = workflow.resolve_dependencies(nodes)
+    out = []
+    for task in tasks:
+        if task.run is None:
+            out.append(task)
+            continue
+        dependencies = resolved.get(names.key(task.path), ())
+        try:
+            action = workflow.runner_action(
+                task.path, task.actions, dict(task.run), task.runner,
+                account=task.principal.user_id or task.principal.group_id, dependencies=dependencies)
+        except ValueError as err:
+            file, line, column = located[id(task)].where(("spec", "run"), key=True)
+            problems.append(Problem(file, line, column, str(err)))
+            out.append(task)
+            continue
+        triggers = task.triggers + workflow.wake_triggers([d["task"] for d in dependencies])
+        if len(triggers) > MAX_TRIGGERS:
+            file, line, column = located[id(task)].where(("spec", "run", "after"))
+            problems.append(Problem(file, line, column,
+                                    f"with one wake-up trigger per dependency the task needs "
+                                    f"{len(triggers)} triggers; Task Scheduler allows {MAX_TRIGGERS}"))
+        out.append(dataclasses.replace(task, actions=(action,), triggers=triggers))
+    return out
 
 
 def _nearest(defaults: dict[Path, _Doc], directory: Path) -> _Doc | None:

@@ -186,7 +186,8 @@ class TaskSpec:
     protect: bool = False
     adopt: bool = False
     origin: Origin = field(default=Origin("<none>", 1, 1), compare=False)
-    run: Any = None  # the runner block (workflows), as plain data
+    run: Any = None  # the runner block (workflows), as written (plain data)
+    runner: Any = None  # where the runner lives: {python, home} (Defaults, or the task's own)
 
 
 # --- plan ----------------------------------------------------------------------------

@@ -41,6 +41,7 @@ def _field_lines(change: Change) -> list[str]:
 def _summary_lines(canonical: dict[str, Any] | None) -> list[str]:
     if not canonical:
         return []
+    canonical = diff.readable(canonical)
     lines = []
     for trigger in canonical.get("Triggers", []):
         lines.append("trigger: " + diff.trigger_summary(trigger))
