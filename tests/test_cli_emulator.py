@@ -1,0 +1,184 @@
+"""The CLI end to end with ``--backend schtasks`` against the Windows emulator
+(tests/emulator): what Windows rewrites on registration must never show as a change,
+one read per plan, and every fault a clear error with nothing lost."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+EMULATOR = Path(__file__).resolve().parent / "emulator" / "schtasks_emulator.py"
+
+
+@pytest.fixture
+def machine(workspace: Path) -> dict[str, str]:
+    state = workspace / "machine"
+    return {
+        "RECONCILE_SCHTASKS": str(EMULATOR),
+        "SCHTASKS_EMULATOR_STATE": str(state),
+        "SCHTASKS_EMULATOR_SEED": "1",
+        "RECONCILE_LOCK_DIR": str(workspace / "lock"),
+        "RECONCILE_SCHTASKS_TIMEOUT": "20",
+    }
+
+
+def cli(workspace: Path, env: dict[str, str], *args: str, **extra: str):
+    return run_cli("--backend", "schtasks", *args, cwd=workspace, env={**env, **extra})
+
+
+def calls(env: dict[str, str]) -> list[list[str]]:
+    log = Path(env["SCHTASKS_EMULATOR_STATE"]) / "calls.log"
+    if not log.exists():
+        return []
+    return [json.loads(line)["argv"] for line in log.read_text().splitlines()]
+
+
+def reset_calls(env: dict[str, str]) -> None:
+    log = Path(env["SCHTASKS_EMULATOR_STATE"]) / "calls.log"
+    if log.exists():
+        log.unlink()
+
+
+def emulator(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(EMULATOR), *args], env={**os.environ, **env},
+                          capture_output=True, timeout=30)
+
+
+def writes(env: dict[str, str]) -> list[list[str]]:
+    return [c for c in calls(env) if c and c[0].lower() in ("/create", "/delete", "/change")]
+
+
+@pytest.mark.parametrize("order, encoding", [("win10", "utf-16"), ("2012r2", "utf-8"), ("win10", "cp437")])
+def test_apply_then_plan_says_no_changes(workspace: Path, machine: dict[str, str], order: str,
+                                         encoding: str) -> None:
+    env = {**machine, "SCHTASKS_EMULATOR_ORDER": order, "SCHTASKS_EMULATOR_OUTPUT_ENCODING": encoding}
+    applied = cli(workspace, env, "apply")
+    assert applied.code == 0, applied.err
+    assert "Apply complete: 6 added" in applied.out
+    reset_calls(env)
+    result = cli(workspace, env, "plan", "--detailed-exitcode")
+    assert result.code == 0, result.out + result.err
+    assert result.out.strip().splitlines()[-1] == "No changes."
+    queries = [c for c in calls(env) if c[0].lower() == "/query"]
+    assert queries == [["/Query", "/XML", "ONE"]], calls(env)
+    # Windows' own tasks outside the root are never listed or touched.
+    assert "\\Microsoft\\" not in result.out
+
+
+def test_second_apply_writes_nothing(workspace: Path, machine: dict[str, str]) -> None:
+    assert cli(workspace, machine, "apply").code == 0
+    reset_calls(machine)
+    again = cli(workspace, machine, "apply")
+    assert again.code == 0 and again.out.strip().splitlines()[-1] == "No changes."
+    assert writes(machine) == [] and len(calls(machine)) == 1
+
+
+def test_only_changed_tasks_are_written(workspace: Path, machine: dict[str, str]) -> None:
+    assert cli(workspace, machine, "apply").code == 0
+    manifest = workspace / "tasks.d" / "nightly-restart.yaml"
+    manifest.write_text(manifest.read_text().replace("timeout: 5m", "timeout: 6m"))
+    reset_calls(machine)
+    assert cli(workspace, machine, "apply").code == 0
+    assert [c[:1] + c[-3:-1] for c in writes(machine)] == [["/Create", "/TN", "\\Orchestrator\\nightly-restart"]]
+
+
+def test_drift_made_on_the_machine_is_shown_and_restored(workspace: Path, machine: dict[str, str]) -> None:
+    assert cli(workspace, machine, "apply").code == 0
+    changed = emulator(machine, "/Change", "/TN", "\\Orchestrator\\csv-morning", "/DISABLE")
+    assert changed.returncode == 0, changed.stderr
+    plan = cli(workspace, machine, "plan", "--detailed-exitcode")
+    assert plan.code == 2
+    assert "~ \\Orchestrator\\csv-morning  (drift: changed on the machine since the last apply)" in plan.out
+    assert "Settings/Enabled: false -> true" in plan.out
+    assert cli(workspace, machine, "apply").code == 0
+    assert cli(workspace, machine, "plan", "--detailed-exitcode").code == 0
+
+
+def test_unmanaged_task_in_the_root_is_left_alone(workspace: Path, machine: dict[str, str]) -> None:
+    xml = workspace / "hand.xml"
+    xml.write_bytes(('<?xml version="1.0" encoding="UTF-16"?>\r\n<Task version="1.2" '
+                     'xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task"><Principals><Principal '
+                     'id="Author"><UserId>S-1-5-18</UserId></Principal></Principals><Actions Context="Author">'
+                     '<Exec><Command>notepad.exe</Command></Exec></Actions></Task>').encode("utf-16"))
+    assert emulator(machine, "/Create", "/XML", str(xml), "/TN", "\\Orchestrator\\hand-made").returncode == 0
+    assert cli(workspace, machine, "apply").code == 0
+    (workspace / "tasks.d" / "nightly-restart.yaml").unlink()
+    reset_calls(machine)
+    result = cli(workspace, machine, "apply")
+    assert result.code == 0
+    assert "  \\Orchestrator\\hand-made" in result.out
+    assert [c for c in writes(machine) if "hand-made" in " ".join(c)] == []
+
+
+@pytest.mark.parametrize("fault, cause", [
+    ("access-denied", "Access is denied"),
+    ("garbage", "schtasks /Query /XML ONE"),
+    ("truncated", "schtasks /Query /XML ONE"),
+])
+def test_a_failed_read_writes_nothing(workspace: Path, machine: dict[str, str], fault: str, cause: str) -> None:
+    assert cli(workspace, machine, "apply").code == 0
+    (workspace / "tasks.d" / "nightly-restart.yaml").unlink()
+    manifest = workspace / "tasks.d" / "excel-processing.yaml"
+    manifest.write_text(manifest.read_text().replace("timeout: 30m", "timeout: 31m"))
+    reset_calls(machine)
+    for command in ("plan", "apply"):
+        result = cli(workspace, machine, command, SCHTASKS_EMULATOR_FAULT=fault)
+        assert result.code == 1
+        assert cause in result.err and "Traceback" not in result.err
+        assert len(result.err.strip().splitlines()) == 1, result.err
+    assert writes(machine) == [], "no write, no delete after a failed read"
+
+
+def test_a_hanging_schtasks_times_out(workspace: Path, machine: dict[str, str]) -> None:
+    result = cli(workspace, machine, "plan", SCHTASKS_EMULATOR_FAULT="hang", RECONCILE_SCHTASKS_TIMEOUT="2",
+                 SCHTASKS_EMULATOR_HANG_SECONDS="30")
+    assert result.code == 1 and "timed out" in result.err
+
+
+def test_a_failed_write_stops_reports_and_a_rerun_converges(workspace: Path, machine: dict[str, str]) -> None:
+    # Call 1 is the read; call 3 is the second write.
+    result = cli(workspace, machine, "apply", SCHTASKS_EMULATOR_FAULT="fail-on-call:3")
+    assert result.code == 1
+    assert "Apply failed: 1 added" in result.out
+    assert result.err.count("not started") == 4
+    again = cli(workspace, machine, "apply")
+    assert again.code == 0 and "5 added" in again.out
+    assert cli(workspace, machine, "plan", "--detailed-exitcode").code == 0
+
+
+def test_a_failed_delete_loses_nothing(workspace: Path, machine: dict[str, str]) -> None:
+    assert cli(workspace, machine, "apply").code == 0
+    (workspace / "tasks.d" / "nightly-restart.yaml").unlink()
+    failed = cli(workspace, machine, "apply", SCHTASKS_EMULATOR_FAULT="fail-delete")
+    assert failed.code == 1 and "\\Orchestrator\\nightly-restart" in failed.err
+    plan = cli(workspace, machine, "plan")
+    assert plan.out.strip().splitlines()[-1] == "Plan: 0 to add, 0 to change, 1 to delete."
+    assert cli(workspace, machine, "apply").code == 0
+    assert cli(workspace, machine, "plan", "--detailed-exitcode").code == 0
+
+
+def test_second_apply_at_once_is_refused(workspace: Path, machine: dict[str, str]) -> None:
+    slow = {**machine, "SCHTASKS_EMULATOR_DELAY_MS": "400"}
+    env = {**os.environ, **slow}
+    first = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[1] / "reconcile.py"),
+                              "--backend", "schtasks", "apply"], cwd=workspace, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        import time
+
+        lock = Path(machine["RECONCILE_LOCK_DIR"]) / "apply.lock"
+        deadline = time.time() + 20
+        while not lock.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        second = cli(workspace, slow, "apply")
+        assert second.code == 1
+        assert "apply" in second.err.lower() and str(first.pid) in second.err
+    finally:
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
