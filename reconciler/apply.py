@@ -8,8 +8,10 @@ write no further write starts; every task's outcome is reported."""
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 from .backends.base import Backend
 from .errors import ReconcileError, SafetyError
@@ -76,27 +78,60 @@ def ordered(plan: Plan) -> list[Change]:
     return first + writes + deletes
 
 
+def _write(change: Change, backend: Backend, environ: Mapping[str, str]) -> Outcome:
+    try:
+        if change.action is Action.DELETE:
+            backend.delete(change.path)
+        else:
+            password = environ.get(change.password_env) if change.password_env else None
+            assert change.xml is not None
+            backend.register(change.path, change.xml, password=password)
+        return Outcome(change.path, change.action, "done")
+    except ReconcileError as err:
+        return Outcome(change.path, change.action, "failed", str(err))
+
+
+def _batches(plan: Plan) -> list[list[Change]]:
+    """Writes that may run side by side: renames (each delete before its create, one
+    at a time), then creates and updates, then deletes."""
+    writes = ordered(plan)
+    renames = [c for c in writes if c.replaces or any(o.replaces == c.path for o in plan.changes)]
+    batches: list[list[Change]] = [[c] for c in renames]
+    batches.append([c for c in writes if c not in renames and c.action is not Action.DELETE])
+    batches.append([c for c in writes if c not in renames and c.action is Action.DELETE])
+    return [b for b in batches if b]
+
+
 def run(plan: Plan, backend: Backend, *, progress: Callable[[Outcome], None] | None = None,
-        environ: dict[str, str] | None = None) -> list[Outcome]:
+        environ: Mapping[str, str] | None = None, parallelism: int = 1) -> list[Outcome]:
+    """Every write of the plan; outcomes (and progress) in plan order whatever the
+    parallelism. After a failure no further write starts; those already running finish."""
     environ = os.environ if environ is None else environ
     outcomes: list[Outcome] = []
     failed = False
-    for change in ordered(plan):
-        if failed:
-            outcomes.append(Outcome(change.path, change.action, "not started"))
-            continue
-        try:
-            if change.action is Action.DELETE:
-                backend.delete(change.path)
-            else:
-                password = environ.get(change.password_env) if change.password_env else None
-                assert change.xml is not None
-                backend.register(change.path, change.xml, password=password)
-            outcome = Outcome(change.path, change.action, "done")
-        except ReconcileError as err:
-            failed = True
-            outcome = Outcome(change.path, change.action, "failed", str(err))
-        outcomes.append(outcome)
-        if progress is not None:
-            progress(outcome)
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        for batch in _batches(plan):
+            if failed:
+                outcomes.extend(Outcome(c.path, c.action, "not started") for c in batch)
+                continue
+            futures = []
+            stop = threading.Event()
+
+            def guarded(change: Change) -> Outcome:
+                if stop.is_set():
+                    return Outcome(change.path, change.action, "not started")
+                outcome = _write(change, backend, environ)
+                if outcome.status == "failed":
+                    stop.set()
+                return outcome
+
+            for change in batch:
+                futures.append(pool.submit(guarded, change))
+            for future in futures:  # in plan order: progress lines stay ordered
+                outcome = future.result()
+                outcomes.append(outcome)
+                if outcome.status == "failed":
+                    failed = True
+                if progress is not None and outcome.status != "not started":
+                    progress(outcome)
     return outcomes

@@ -50,11 +50,13 @@ def desired(tasks: list[TaskSpec], args: argparse.Namespace, backend: Backend) -
     return [Desired(spec, render(spec, args.root, backend.resolve_account)) for spec in tasks]
 
 
-def read_actual(args: argparse.Namespace, backend: Backend) -> tuple[list[Actual], tuple[str, ...]]:
-    from .state import actual_tasks
+def read_actual(args: argparse.Namespace, backend: Backend,
+                wanted: list[Desired] | None = None) -> tuple[list[Actual], tuple[str, ...]]:
+    from .state import actual_tasks, body
 
     state = backend.read_state(args.root)
-    return actual_tasks(state, args.root, backend.resolve_account), state.warnings
+    known = {body(d.rendered.xml): d.rendered.canonical for d in wanted or ()}
+    return actual_tasks(state, args.root, backend.resolve_account, known), state.warnings
 
 
 def compute_plan(args: argparse.Namespace, backend: Backend,
@@ -63,7 +65,7 @@ def compute_plan(args: argparse.Namespace, backend: Backend,
     from .planner import plan as make_plan
 
     wanted = desired(tasks, args, backend)
-    actual, warnings = read_actual(args, backend)
+    actual, warnings = read_actual(args, backend, wanted)
     result = make_plan(wanted, actual, args.root)
     if warnings:
         result = Plan(**{**result.__dict__, "warnings": result.warnings + tuple(warnings)})
@@ -119,6 +121,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from .marker import owns
     from .model import Action
 
+    if args.parallelism < 1:
+        raise UsageError("--parallelism must be at least 1")
     backend = make_backend(args)
     tasks = None if args.plan else load_tasks(args)  # manifest errors before the lock
     with backend.lock():
@@ -152,7 +156,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
                     message = f"{outcome.path}: {message}"
                 _err(f"error: failed to {outcome.action.value}: {message}")
 
-        outcomes = applying.run(result, backend, progress=progress)
+        # Task Scheduler takes registrations side by side; a folder of files gains nothing.
+        parallelism = args.parallelism if backend.name == "schtasks" else 1
+        outcomes = applying.run(result, backend, progress=progress, parallelism=parallelism)
     failed = [o for o in outcomes if o.status != "done"]
     done = [o for o in outcomes if o.status == "done"]
     counts = {a: sum(1 for o in done if o.action is a) for a in Action}

@@ -129,6 +129,8 @@ def readable(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
+    if before == after:
+        return []
     out: list[FieldChange] = []
     _walk(readable(before), readable(after), "", out)
     return out

@@ -86,10 +86,10 @@ def plan(desired: list[Desired], actual: list[Actual], root: str) -> Plan:
         after = item.rendered.canonical
         fields = diff.changes(live.canonical, after)
         # Drift: the live task no longer matches what the last apply wrote. Only a hash
-        # made by this normaliser version can tell.
-        drift = (managed and live.marker is not None
-                 and live.marker.canonical_version == NORMALIZER_VERSION
-                 and fingerprint(live.canonical) != live.marker.hash)
+        # made by this normaliser version can tell (and only a changed task can drift).
+        drift = bool(fields) and (managed and live.marker is not None
+                                  and live.marker.canonical_version == NORMALIZER_VERSION
+                                  and fingerprint(live.canonical) != live.marker.hash)
         if managed:
             fields += _marker_changes(spec, live.marker)
         if not fields:

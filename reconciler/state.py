@@ -18,14 +18,27 @@ def live_fingerprint(xml: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def actual_tasks(state: State, root: str, resolve: normalize.Resolver) -> list[Actual]:
+def body(xml: str) -> str:
+    """Task XML without its declaration and with LF line ends: two texts with the same
+    body are the same task, byte for byte."""
+    text = xml.lstrip("\ufeff").replace("\r\n", "\n").strip()
+    if text.startswith("<?xml"):
+        text = text.split("?>", 1)[1].lstrip()
+    return text
+
+
+def actual_tasks(state: State, root: str, resolve: normalize.Resolver,
+                 known: dict[str, dict] | None = None) -> list[Actual]:
+    """``known``: canonical forms by ``body(xml)`` of tasks already canonicalised (the
+    rendered manifests): a live task with exactly that text needs no second pass."""
     out: list[Actual] = []
+    known = known or {}
     for key, live in sorted(state.tasks.items()):
         if not names.is_under(live.path, root):
             continue  # defence in depth: backends filter already
         try:
             element = parse(live.xml, live.path)
-            canonical = normalize.canonical(element, resolve)
+            canonical = known.get(body(live.xml)) or normalize.canonical(element, resolve)
         except ReconcileError as err:
             raise PartialReadError(
                 f"{live.path}: cannot read this task, so nothing was changed: {err}"

@@ -143,12 +143,25 @@ def test_a_hanging_schtasks_times_out(workspace: Path, machine: dict[str, str]) 
 
 def test_a_failed_write_stops_reports_and_a_rerun_converges(workspace: Path, machine: dict[str, str]) -> None:
     # Call 1 is the read; call 3 is the second write.
-    result = cli(workspace, machine, "apply", SCHTASKS_EMULATOR_FAULT="fail-on-call:3")
+    result = cli(workspace, machine, "apply", "--parallelism", "1", SCHTASKS_EMULATOR_FAULT="fail-on-call:3")
     assert result.code == 1
     assert "Apply failed: 1 added" in result.out
     assert result.err.count("not started") == 4
     again = cli(workspace, machine, "apply")
     assert again.code == 0 and "5 added" in again.out
+    assert cli(workspace, machine, "plan", "--detailed-exitcode").code == 0
+
+
+def test_parallel_writes_stop_after_a_failure_and_report_in_order(workspace: Path,
+                                                                  machine: dict[str, str]) -> None:
+    result = cli(workspace, machine, "apply", "--parallelism", "4", SCHTASKS_EMULATOR_FAULT="fail-on-call:3",
+                 SCHTASKS_EMULATOR_DELAY_MS="100")
+    assert result.code == 1
+    reported = [line.split(":")[0].strip() for line in result.err.splitlines() if line.startswith("  \\")]
+    assert reported == sorted(reported, key=str.casefold), "outcomes are listed in plan order"
+    assert len(reported) == 6
+    again = cli(workspace, machine, "apply")
+    assert again.code == 0
     assert cli(workspace, machine, "plan", "--detailed-exitcode").code == 0
 
 
