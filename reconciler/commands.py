@@ -86,6 +86,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upcoming(count: int = 3) -> Callable[[Any], list[str]]:
+    """For the Markdown plan: the next few run times of a task as it will be."""
+    import datetime as dt
+
+    from . import simulate
+
+    now = dt.datetime.now().replace(second=0, microsecond=0)
+
+    def runs(change: Any) -> list[str]:
+        if not change.after:
+            return []
+        return [r.isoformat(timespec="minutes").replace("T", " ")
+                for r in simulate.next_runs(change.after, now, count)]
+    return runs
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from . import report, savedplan
 
@@ -97,7 +113,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.format == "json":
         _out(report.as_json(result))
     elif args.format == "markdown":
-        _out(report.markdown(result))
+        _out(report.markdown(result, next_runs=_upcoming()))
     else:
         _out(report.text(result, _palette(args), quiet=args.quiet))
     if result.conflicts:

@@ -2,6 +2,7 @@
 They only read the Plan; nothing here decides anything."""
 from __future__ import annotations
 
+import html
 import json
 from typing import Any, Callable
 
@@ -169,15 +170,16 @@ def markdown(plan: Plan, next_runs: Callable[[Change], list[str]] | None = None)
     if plan.conflicts:
         out.append("**Conflicts** (the plan cannot be applied):")
         out.append("")
-        out.extend(f"- {_md_escape(c)}" for c in plan.conflicts)
+        out.extend(f"- {_md_escape(c)}" for c in plan.conflicts)  # prose with paths: escaped
         out.append("")
     for change in plan.changes:
         if change.action is Action.NOOP:
             continue
         drift = " (drift)" if change.drift else ""
         out.append("<details>")
-        out.append(f"<summary><code>{change.action.symbol}</code> {_md_escape(change.path)} "
-                   f"— {_md_escape(change.reason)}{drift}</summary>")
+        # Inside HTML, markdown escapes are not read: escape for HTML instead.
+        out.append(f"<summary><code>{change.action.symbol}</code> {html.escape(change.path)} "
+                   f"— {html.escape(change.reason)}{drift}</summary>")
         out.append("")
         if change.action is Action.UPDATE and change.fields:
             out.append("| field | before | after |")
@@ -186,7 +188,9 @@ def markdown(plan: Plan, next_runs: Callable[[Change], list[str]] | None = None)
                 out.append(f"| {_md_code(field.field)} | {_md_code(field.before or '(none)')} "
                            f"| {_md_code(field.after or '(none)')} |")
         elif change.action is Action.CREATE:
-            out.extend(f"- {_md_escape(line)}" for line in _summary_lines(change.after))
+            for line in _summary_lines(change.after):
+                label, _, value = line.partition(": ")
+                out.append(f"- {label}: {_md_code(value)}" if value else f"- {_md_escape(line)}")
         if next_runs is not None and change.action is not Action.DELETE:
             runs = next_runs(change)
             if runs:
@@ -196,15 +200,15 @@ def markdown(plan: Plan, next_runs: Callable[[Change], list[str]] | None = None)
         out.append("</details>")
         out.append("")
     if plan.unmanaged:
-        out.append(f"<details><summary>Unmanaged tasks in {_md_escape(plan.root)} "
+        out.append(f"<details><summary>Unmanaged tasks in {html.escape(plan.root)} "
                    f"({len(plan.unmanaged)}, left alone)</summary>")
         out.append("")
-        out.extend(f"- {_md_escape(p)}" for p in plan.unmanaged)
+        out.extend(f"- {_md_code(p)}" for p in plan.unmanaged)
         out.append("")
         out.append("</details>")
         out.append("")
     if plan.protected:
         out.append("Kept because they carry `protect: true`: "
-                   + ", ".join(_md_escape(p) for p in plan.protected))
+                   + ", ".join(_md_code(p) for p in plan.protected))
         out.append("")
     return "\n".join(out)
