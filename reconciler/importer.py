@@ -313,6 +313,8 @@ def _run_as(principal: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _password_variable(name: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper() or "TASK"
+    if slug[0].isdigit():
+        slug = "TASK_" + slug  # a variable name cannot start with a digit
     return f"{slug}_PASSWORD"
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import diff, names, normalize
+from . import diff, names, normalize, schema
 from .compiler import Compiler, Located
 from .errors import ReconcileError, UsageError
 from .importer import to_manifest
@@ -127,6 +127,10 @@ def _round_trip_problems(documents: list[tuple[Found, dict[str, Any], dict[str, 
     located: dict[int, Located] = {}
     for item, document, _ in documents:
         (parsed,) = load_all(dump(document))
+        invalid = schema.problems(parsed.data)
+        if invalid:  # never write a manifest that validate would refuse
+            problems[item.path] = "the manifest would be invalid: " + invalid[0].message
+            continue
         compiler = Compiler(Located(parsed.data, item.path), root)
         spec = compiler.compile()
         if spec is None:
