@@ -62,13 +62,13 @@ def localname(element: etree._Element) -> str:
     tag = element.tag
     if not isinstance(tag, str):
         return ""
-    return tag.rsplit("}", 1)[-1]
+    return tag.rpartition("}")[2]
 
 
 def children(element: etree._Element) -> list[etree._Element]:
     """Element children only (comments and processing instructions skipped), in any
     namespace or none (Group Policy exports carry no namespace)."""
-    return [c for c in element if isinstance(c.tag, str)]
+    return list(element.iterchildren(etree.Element))
 
 
 def text_of(element: etree._Element) -> str:

@@ -73,7 +73,12 @@ class Document:
     column: int
 
 
+_SPECIAL_FIRST = set("0123456789+-.~nNtTfF")
+
+
 def _plain_scalar(text: str) -> Any:
+    if text and text[0] not in _SPECIAL_FIRST:
+        return text  # most scalars: nothing but a string can start this way
     if text in _NULLS:
         return None
     if text in _BOOLS:
@@ -88,9 +93,11 @@ def _plain_scalar(text: str) -> Any:
 
 
 def _scalar(event: Any) -> Any:
-    plain, _ = event.implicit
     tag = event.tag
-    if tag in (None, "!") and plain and not event.style:
+    if tag is None and not event.style and event.implicit[0]:
+        return _plain_scalar(event.value)
+    plain = event.implicit[0]
+    if tag == "!" and plain and not event.style:
         return _plain_scalar(event.value)
     if tag == "tag:yaml.org,2002:int":
         try:
@@ -131,24 +138,32 @@ def load_all(text: str) -> list[Document]:
     anchors: dict[str, tuple[Any, int]] = {}
     doc_start = (1, 1)
     total = 0
+    scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
+    start_events = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+    end_events = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
     try:
         for event in yaml.parse(text, Loader=_Loader):
             kind = type(event)
+            # Scalars are most events: the cheapest path first.
+            if kind is scalar_event:
+                mark = event.start_mark
+                value = _scalar(event)
+                if event.anchor is not None:
+                    anchors[event.anchor] = (value, 1)
+                total += 1
+                _add(stack, value, 1, mark.line + 1, mark.column + 1)
+                continue
+            if kind in end_events:
+                frame = stack.pop()
+                value, size = frame[0], frame[3]
+                if frame[4] is not None:
+                    anchors[frame[4]] = (value, size)
+                _add(stack, value, size, *frame[5])
+                total += 1
+                continue
             mark = event.start_mark
             line, column = mark.line + 1, mark.column + 1
-            if kind is yaml.DocumentStartEvent:
-                anchors.clear()
-                total = 0
-                doc_start = (line, column)
-                stack.append([None, _ROOT, None, 0])
-                continue
-            if kind is yaml.DocumentEndEvent:
-                root = stack.pop()
-                documents.append(Document(root[0], *doc_start))
-                continue
-            if kind in (yaml.StreamStartEvent, yaml.StreamEndEvent):
-                continue
-            if kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            if kind in start_events:
                 if len(stack) > MAX_DEPTH:
                     raise YamlError(line, column, f"nesting deeper than {MAX_DEPTH} levels")
                 if event.tag not in (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
@@ -157,15 +172,7 @@ def load_all(text: str) -> list[Document]:
                 container.start = (line, column)
                 stack.append([container, _NO_KEY, None, 1, event.anchor, (line, column)])
                 continue
-            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                frame = stack.pop()
-                value, size = frame[0], frame[3]
-                if frame[4] is not None:
-                    anchors[frame[4]] = (value, size)
-                _add(stack, value, size, *frame[5])
-                total += 1
-                continue
-            if kind is yaml.AliasEvent:
+            if kind is alias_event:
                 if event.anchor not in anchors:
                     raise YamlError(line, column, f"unknown alias *{event.anchor}")
                 value, size = anchors[event.anchor]
@@ -178,12 +185,15 @@ def load_all(text: str) -> list[Document]:
                     )
                 _add(stack, value, size, line, column)
                 continue
-            if kind is yaml.ScalarEvent:
-                value = _scalar(event)
-                if event.anchor is not None:
-                    anchors[event.anchor] = (value, 1)
-                total += 1
-                _add(stack, value, 1, line, column)
+            if kind is yaml.DocumentStartEvent:
+                anchors.clear()
+                total = 0
+                doc_start = (line, column)
+                stack.append([None, _ROOT, None, 0])
+                continue
+            if kind is yaml.DocumentEndEvent:
+                root = stack.pop()
+                documents.append(Document(root[0], *doc_start))
                 continue
     except yaml.MarkedYAMLError as err:
         problem_mark = err.problem_mark or err.context_mark
