@@ -43,11 +43,30 @@ def load_tasks(args: argparse.Namespace) -> list[TaskSpec]:
     return manifest.load(args.dir, args.root)
 
 
+def _password_hmac(spec: TaskSpec) -> str | None:
+    """HMAC-SHA256 of the task's password under RECONCILE_HMAC_KEY, if both are set.
+    The key stays in the environment; only the HMAC is stored (in the marker)."""
+    import hashlib
+    import hmac
+
+    variable = spec.principal.password_env
+    key = os.environ.get("RECONCILE_HMAC_KEY")
+    password = os.environ.get(variable) if variable else None
+    if not (variable and key and password):
+        return None
+    return hmac.new(key.encode("utf-8"), password.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def desired(tasks: list[TaskSpec], args: argparse.Namespace, backend: Backend) -> list[Desired]:
     from .planner import Desired
     from .render import render
 
-    return [Desired(spec, render(spec, args.root, backend.resolve_account)) for spec in tasks]
+    out = []
+    for spec in tasks:
+        digest = _password_hmac(spec)
+        extra = {"pwHmac": digest} if digest else None
+        out.append(Desired(spec, render(spec, args.root, backend.resolve_account, extra), digest))
+    return out
 
 
 def read_actual(args: argparse.Namespace, backend: Backend,
@@ -66,7 +85,8 @@ def compute_plan(args: argparse.Namespace, backend: Backend,
 
     wanted = desired(tasks, args, backend)
     actual, warnings = read_actual(args, backend, wanted)
-    result = make_plan(wanted, actual, args.root)
+    result = make_plan(wanted, actual, args.root,
+                       update_passwords=bool(getattr(args, "update_passwords", False)))
     if warnings:
         result = Plan(**{**result.__dict__, "warnings": result.warnings + tuple(warnings)})
     return result, actual

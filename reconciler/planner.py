@@ -27,6 +27,9 @@ from .render import Rendered
 class Desired:
     spec: TaskSpec
     rendered: Rendered
+    # HMAC of the task's password (RECONCILE_HMAC_KEY set, password known), also in the
+    # rendered marker: a changed password is seen although it cannot be read back.
+    password_hmac: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,18 @@ def _name_case_differs(desired: str, live: str) -> bool:
     return desired.rsplit("\\", 1)[-1] != live.rsplit("\\", 1)[-1]
 
 
-def _marker_changes(spec: TaskSpec, found: Marker | None) -> list[FieldChange]:
+def _marker_changes(item: Desired, found: Marker | None, update_passwords: bool) -> list[FieldChange]:
+    out = []
+    spec = item.spec
     if found is not None and found.protect != spec.protect:
-        return [FieldChange("protect", diff.show(found.protect), diff.show(spec.protect))]
-    return []
+        out.append(FieldChange("protect", diff.show(found.protect), diff.show(spec.protect)))
+    if spec.principal.password_env:
+        # Passwords are never shown: only that one changed (or is being set again).
+        if update_passwords:
+            out.append(FieldChange("password", "(stored)", "(set again: --update-passwords)"))
+        elif item.password_hmac and (found is None or found.extra.get("pwHmac") != item.password_hmac):
+            out.append(FieldChange("password", "(stored)", f"(changed in {spec.principal.password_env})"))
+    return out
 
 
 def _create(item: Desired, replaces: str | None = None) -> Change:
@@ -56,7 +67,7 @@ def _create(item: Desired, replaces: str | None = None) -> Change:
     )
 
 
-def plan(desired: list[Desired], actual: list[Actual], root: str) -> Plan:
+def plan(desired: list[Desired], actual: list[Actual], root: str, *, update_passwords: bool = False) -> Plan:
     live_by_key = {names.key(a.path): a for a in actual}
     matched: set[str] = set()
     changes: list[Change] = []
@@ -91,7 +102,7 @@ def plan(desired: list[Desired], actual: list[Actual], root: str) -> Plan:
                                   and live.marker.canonical_version == NORMALIZER_VERSION
                                   and fingerprint(live.canonical) != live.marker.hash)
         if managed:
-            fields += _marker_changes(spec, live.marker)
+            fields += _marker_changes(item, live.marker, update_passwords)
         if not fields:
             reason = "adopted: the live task already matches" if not managed else "up to date"
             changes.append(Change(path=live.path, action=Action.NOOP, reason=reason,
@@ -104,8 +115,8 @@ def plan(desired: list[Desired], actual: list[Actual], root: str) -> Plan:
             reason = "changed in the manifests and on the machine"
         elif drift:
             reason = "drift: changed on the machine since the last apply"
-        elif not [f for f in fields if f.field != "protect"]:
-            reason = "protect changed"
+        elif not [f for f in fields if f.field not in ("protect", "password")]:
+            reason = "password" if any(f.field == "password" for f in fields) else "protect changed"
         else:
             reason = "manifest changed"
         changes.append(Change(

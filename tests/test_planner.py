@@ -154,3 +154,37 @@ def test_trigger_changes_are_matched_by_kind() -> None:
     (change,) = plan([desired(wanted)], [live(spec())], ROOT).changes
     assert [(f.field, f.before, f.after) for f in change.fields] == [
         ("Triggers[0]/CalendarTrigger/StartBoundary", '"2000-01-03T09:30:00"', '"2000-01-03T10:00:00"')]
+
+
+def _password_task(**changes) -> TaskSpec:
+    return spec(principal=Principal(user_id="CONTOSO\\svc", logon_type="Password", password_env="SVC_PW"),
+                **changes)
+
+
+def _desired_with_hmac(task: TaskSpec, digest: str | None) -> Desired:
+    return Desired(task, render.render(task, ROOT, extra_marker={"pwHmac": digest} if digest else None), digest)
+
+
+def test_a_password_task_is_not_rewritten_when_nothing_changed() -> None:
+    live_task = live(_password_task())
+    (change,) = plan([_desired_with_hmac(_password_task(), None)], [live_task], ROOT).changes
+    assert change.action is Action.NOOP
+
+
+def test_a_changed_password_is_seen_through_its_hmac_and_never_shown() -> None:
+    task = _password_task()
+    current = Desired(task, render.render(task, ROOT, extra_marker={"pwHmac": "old"}), "old")
+    live_task = live(task, edit=lambda x: current.rendered.xml)
+    (change,) = plan([_desired_with_hmac(task, "new")], [live_task], ROOT).changes
+    assert change.action is Action.UPDATE and change.reason == "password"
+    assert [(f.field, f.before, f.after) for f in change.fields] == [
+        ("password", "(stored)", "(changed in SVC_PW)")]
+    (same,) = plan([_desired_with_hmac(task, "old")], [live_task], ROOT).changes
+    assert same.action is Action.NOOP
+
+
+def test_update_passwords_rewrites_every_password_task() -> None:
+    result = plan([desired(_password_task()), desired(spec("other"))],
+                  [live(_password_task()), live(spec("other"))], ROOT, update_passwords=True)
+    assert [(c.action.value, c.path) for c in result.changes] == [
+        ("update", ROOT + "job"), ("no-op", ROOT + "other")]
