@@ -178,6 +178,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         managed = sum(1 for a in actual if owns(a.marker, a.path))
         applying.check(result, managed, max_deletions=args.max_deletions,
                        allow_delete_all=args.allow_delete_all)
+        preflight = getattr(backend, "preflight", None)
+        if preflight is not None:
+            preflight([c.path for c in result.changes if c.password_env and c.xml])
         if not result.has_changes:
             return 0
 
@@ -304,6 +307,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     actual, _ = read_actual(args, backend)
     managed = [a for a in actual if owns(a.marker, a.path)]
     info = backend.run_info(args.root)
+    # Status is informational: a failed run-data read is a warning, not an error.
+    status_warnings = list(getattr(backend, "run_info_warnings", ()))
     runner_runs = _runner_runs(args)
     now = dt.datetime.now().replace(microsecond=0)
     rows = []
@@ -334,22 +339,36 @@ def cmd_status(args: argparse.Namespace) -> int:
             if rows[-1]["last_result"] is None and isinstance(recorded.get("exitCode"), int):
                 rows[-1]["last_result"] = recorded["exitCode"]
                 rows[-1]["last_result_text"] = f"{recorded.get('result')}: " + results.describe(recorded["exitCode"])
-    note = None if info is not None or runner_runs else (
+    note = None if info is not None or runner_runs or status_warnings else (
         f"the {backend.name} backend keeps no run history: last run and last result are unknown")
+    for warning in status_warnings:
+        _err(f"warning: {warning}")
     if args.format == "json":
         import json
 
-        _out(json.dumps({"root": args.root, "backend": backend.name, "note": note, "tasks": rows},
+        _out(json.dumps({"root": args.root, "backend": backend.name, "note": note,
+                         "warnings": status_warnings, "tasks": rows},
                         indent=2, ensure_ascii=False) + "\n")
         return 0
     if not rows:
         _out(f"No managed tasks in {args.root}.\n")
     else:
-        width = max(len(r["path"]) for r in rows)
-        _out(f"{'TASK':<{width}}  {'STATE':<8}  {'LAST RUN':<19}  {'NEXT RUN':<19}  LAST RESULT\n")
-        for row in rows:
-            state = row["status"] or ("enabled" if row["enabled"] else "disabled")
-            _out(f"{row['path']:<{width}}  {state:<8}  {row['last_run'] or '-':<19}  "
+        import unicodedata
+
+        def cells(text: str) -> int:
+            """Terminal columns: East Asian wide characters take two."""
+            return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+        def pad(text: str, width: int) -> str:
+            return text + " " * max(0, width - cells(text))
+
+        states = [row["status"] or ("enabled" if row["enabled"] else "disabled") for row in rows]
+        width = max(cells(r["path"]) for r in rows)
+        state_width = max([5] + [cells(s) for s in states])
+        _out(f"{pad('TASK', width)}  {pad('STATE', state_width)}  {'LAST RUN':<19}  {'NEXT RUN':<19}  "
+             "LAST RESULT\n")
+        for row, state in zip(rows, states):
+            _out(f"{pad(row['path'], width)}  {pad(state, state_width)}  {row['last_run'] or '-':<19}  "
                  f"{row['next_run'] or '-':<19}  {row['last_result_text'] or '-'}\n")
     if note:
         _out(f"note: {note}.\n")

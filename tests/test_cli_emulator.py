@@ -195,3 +195,14 @@ def test_second_apply_at_once_is_refused(workspace: Path, machine: dict[str, str
     finally:
         out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
+
+
+def test_a_missing_powershell_is_found_before_any_write(workspace: Path, machine: dict[str, str]) -> None:
+    (workspace / "tasks.d" / "report.yaml").write_text(
+        "apiVersion: reconcile/v1\nkind: ScheduledTask\nmetadata: {name: report}\nspec:\n"
+        "  triggers: [{daily: {at: '06:00'}}]\n  actions: [{command: C:\\\\r.exe}]\n"
+        "  runAs: {user: CONTOSO\\\\svc, logonType: password, password: {fromEnv: SVC_PW}}\n")
+    result = cli(workspace, machine, "apply", SVC_PW="s3cret-Value", RECONCILE_POWERSHELL=str(workspace / "none.py"))
+    assert result.code == 1 and "\\Orchestrator\\report" in result.err and "nothing was changed" in result.err
+    assert "s3cret-Value" not in result.out + result.err
+    assert writes(machine) == []

@@ -473,11 +473,15 @@ def test_refuses_paths_outside_the_root(machine: Path, path: str) -> None:
     assert backend.calls == 0 and emulator_calls(machine) == []
 
 
-def test_password_is_never_passed(machine: Path) -> None:
+def test_password_is_never_passed(machine: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A password task goes through PowerShell (tests/test_powershell_backend.py), never
+    # through schtasks /RP: without a PowerShell it fails before any schtasks call.
+    monkeypatch.setenv("RECONCILE_POWERSHELL", str(machine.parent / "no-powershell.py"))
     backend = SchtasksBackend(ROOT)
-    with pytest.raises(BackendError, match="password registration is not implemented yet"):
+    with pytest.raises(BackendError, match="no-powershell.py: no such file") as caught:
         backend.register("\\Orchestrator\\x", task(), password="s3cret")
-    assert backend.calls == 0
+    assert "s3cret" not in str(caught.value)
+    assert backend.calls == 0 and emulator_calls(machine) == []
 
 
 def test_task_file_is_private_and_removed(fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -513,8 +517,14 @@ def test_resolve_account() -> None:
         assert backend.resolve_account("contoso\\alice") == "CONTOSO\\ALICE"
 
 
-def test_run_info_is_not_there_yet() -> None:
-    assert SchtasksBackend(ROOT).run_info(ROOT) is None
+def test_run_info_reads_the_csv_in_one_call(machine: Path) -> None:
+    # The parser and the status command: tests/test_status_schtasks.py.
+    backend = SchtasksBackend(ROOT)
+    backend.register("\\Orchestrator\\x", task())
+    info = backend.run_info(ROOT)
+    assert info is not None and set(info) == {"\\orchestrator\\x"}
+    assert info["\\orchestrator\\x"].last_result == 0x41303 and backend.run_info_warnings == ()
+    assert backend.call_log[-1] == ["/Query", "/FO", "CSV", "/V", "/NH"]
 
 
 def test_only_this_module_starts_processes() -> None:

@@ -22,7 +22,13 @@ Environment:
   SCHTASKS_EMULATOR_TN_ONE           wrapped (default) | bare: /Query /TN X /XML ONE output
   SCHTASKS_EMULATOR_DELAY_MS         sleep this long in every call, outside the state lock
   SCHTASKS_EMULATOR_HOSTNAME         HostName in CSV output (default EMULATOR)
-  SCHTASKS_EMULATOR_RUN_RESULT       Last Result after /Run (default 0)
+  SCHTASKS_EMULATOR_RUN_RESULT       Last Result after /Run (default 0; decimal, negative or
+                                     0x… hex); 0x41301 (267009, SCHED_S_TASK_RUNNING) leaves
+                                     the task running until /End
+  SCHTASKS_EMULATOR_LOCALE           en-US (default) | en-GB | de-DE | ja-JP: dates, N/A,
+                                     status words and the header of /FO CSV output
+  SCHTASKS_EMULATOR_NOW              the emulated clock, ISO 8601 (default: the real one):
+                                     /Run's Last Run Time and CSV Next Run Time use it
   SCHTASKS_EMULATOR_HANG_SECONDS     how long "hang" sleeps (default 3600)
   SCHTASKS_EMULATOR_FAULT            comma-separated faults:
       access-denied     every call: "ERROR: Access is denied." exit 1
@@ -34,6 +40,11 @@ Environment:
       fail-on-call:N    the N-th invocation (counting every one) fails, exit 1
       fail-create       every /Create fails, exit 1
       fail-delete       every /Delete fails, exit 1
+      csv-fail          /Query /FO … fails: "ERROR: Access is denied." exit 1
+      csv-garbage       /Query /FO … prints bytes that are no CSV, exit 0
+      csv-truncated     /Query /FO … output cut in the middle of a record, exit 0
+      csv-headers       /Query /FO CSV prints the header per folder even with /NH
+                        (ref §3.4 [OBS]: repeated headers seen when listing all tasks)
 
 Exit codes: 0 success; 1 errors, as schtasks; syntax errors E_FAIL 0x80004005, which a
 POSIX exit status holds as its low byte 5 (see windows_rules.exit_status).
@@ -43,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import io
 import json
 import os
 import sys
@@ -225,6 +237,13 @@ class Machine:
         self.caller = env.get(ENV + "USER_SID", rules.DEFAULT_CALLER_SID)
         self.account_form = env.get(ENV + "ACCOUNT_FORM", "sid")
         self.order = env.get(ENV + "ORDER", "win10")
+        self.locale = env.get(ENV + "LOCALE", "en-US")
+        rules.csv_locale(self.locale)  # an unknown locale fails every call, loudly
+
+    def now(self) -> _dt.datetime:
+        text = self.env.get(ENV + "NOW")
+        moment = _dt.datetime.fromisoformat(text) if text else _dt.datetime.now()
+        return moment.replace(microsecond=0)
 
     # state helpers
     def entry(self, path: str) -> dict[str, Any] | None:
@@ -253,7 +272,10 @@ class Machine:
         return line.strip().lower() in ("y", "yes")
 
     def register(self, tn: str, text: str, force: bool, run_as: str | None = None,
-                 password: str | bool | None = None) -> int:
+                 password: str | bool | None = None, credentials: dict[str, str] | None = None) -> int:
+        """Register a task (schtasks /Create, and the PowerShell emulator's
+        Register-ScheduledTask). ``credentials`` records that Windows stored a password
+        for the account: its user and a fingerprint, never the password itself."""
         path = rules.task_path(tn)
         task = rules.validate(text)
         existing = self.entry(path)
@@ -278,6 +300,10 @@ class Machine:
             self.index["next"] += 1
             self.index["tasks"][rules.path_key(path)] = existing
         existing["password"] = bool(password)
+        if credentials is not None:
+            existing["credentials"] = credentials
+        else:
+            existing.pop("credentials", None)
         self.store.write(existing, form)
         return 0
 
@@ -343,9 +369,11 @@ class Machine:
                 raise rules.SchedError(rules.SCHED_E_TASK_DISABLED)
             if settings.get("AllowStartOnDemand") == "false":
                 raise rules.SchedError(rules.SCHED_E_START_ON_DEMAND)
-        # The emulator runs nothing: the run is recorded as finished at once.
-        entry["last_run"] = rules.us_datetime(_dt.datetime.now().replace(microsecond=0))
-        entry["last_result"] = int(self.env.get(ENV + "RUN_RESULT", "0"))
+        # The emulator runs nothing: the run is recorded as finished at once, unless its
+        # result is "running" (ref §4: a running task shows 0x41301), which lasts until /End.
+        entry["last_run"] = self.now().isoformat()
+        entry["last_result"] = int(self.env.get(ENV + "RUN_RESULT", "0"), 0)
+        entry["running"] = entry["last_result"] & 0xFFFFFFFF == rules.SCHED_S_TASK_RUNNING
         self.console.print(rules.msg_run(options["tn"]))
         return 0
 
@@ -391,20 +419,58 @@ class Machine:
         if options.get("fo", "TABLE").upper() != "CSV":
             raise NotEmulated("ERROR: emulator: only /FO CSV is emulated for /Query")
         host = self.env.get(ENV + "HOSTNAME", rules.EMULATOR_HOST)
+        header = rules.csv_line(list(rules.csv_locale(self.locale).header))
+        headers = not options.get("nh") or "csv-headers" in _faults(self.env)
+        now = self.now()
         folder = None
         for entry in entries:
             here = entry["path"].rsplit("\\", 1)[0] or "\\"
-            if not options.get("nh") and here != folder:  # a header per folder (ref §3.4 [OBS])
-                self.console.print(rules.csv_line(list(rules.CSV_COLUMNS)))
+            if headers and here != folder:  # a header per folder (ref §3.4 [OBS])
+                self.console.print(header)
             folder = here
             for row in rules.csv_rows(entry["path"], self.stored(entry), entry, host,
-                                      self.index["accounts"]):
+                                      self.index["accounts"], self.locale, now):
                 self.console.print(rules.csv_line(row))
         return 0
 
 
 def _faults(env: Mapping[str, str]) -> list[str]:
     return [f.strip() for f in env.get(ENV + "FAULT", "").split(",") if f.strip()]
+
+
+def log_call(store: Store, argv: list[str], log: str = "calls.log", count: bool = True) -> int:
+    """Append one JSON line for an invocation to ``log`` in the state folder; returns
+    its number among the counted calls (schtasks' own; the fail-on-call fault uses it)."""
+    with store.locked():
+        index = store.load()
+        if count:
+            index["calls"] += 1
+        call = index["calls"]
+        with open(store.root / log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"call": call, "argv": _redacted(argv), "pid": os.getpid(),
+                                     "time": time.time()}, ensure_ascii=False) + "\n")
+        store.save(index)
+    return call
+
+
+@contextlib.contextmanager
+def open_machine(env: Mapping[str, str], console: Console,
+                 stdin: IO[str] | None = None) -> Iterator[Machine]:
+    """The emulated machine under its lock, seeded on first use and saved afterwards,
+    whatever happens. The PowerShell emulator registers through it too, so both
+    emulators share one machine and one way of storing tasks."""
+    store = Store(Path(env[ENV + "STATE"]))
+    with store.locked():
+        index = store.load()
+        machine = Machine(store, index, env, stdin if stdin is not None else io.StringIO(""), console)
+        try:
+            if not index["seeded"]:
+                if env.get(ENV + "SEED", "1") != "0":
+                    machine.seed()
+                index["seeded"] = True
+            yield machine
+        finally:
+            store.save(index)
 
 
 def _execute(argv: list[str], env: Mapping[str, str], stdin: IO[str], console: Console) -> int:
@@ -417,14 +483,7 @@ def _execute(argv: list[str], env: Mapping[str, str], stdin: IO[str], console: C
     if delay:
         time.sleep(delay / 1000)  # outside the lock: parallel calls overlap, as on Windows
     faults = _faults(env)
-    with store.locked():  # every invocation is counted and logged, a hanging one too
-        index = store.load()
-        index["calls"] += 1
-        call = index["calls"]
-        with open(store.root / "calls.log", "a", encoding="utf-8") as log:
-            log.write(json.dumps({"call": call, "argv": _redacted(argv), "pid": os.getpid(),
-                                  "time": time.time()}, ensure_ascii=False) + "\n")
-        store.save(index)
+    call = log_call(store, argv)  # every invocation is counted and logged, a hanging one too
     if "hang" in faults:  # outside the lock, so that other calls go on
         time.sleep(float(env.get(ENV + "HANG_SECONDS", "3600")))
         return 1
@@ -434,25 +493,24 @@ def _execute(argv: list[str], env: Mapping[str, str], stdin: IO[str], console: C
         console.print(__doc__ or "")
         return 0
     hresult_mode = any(a.lower() == "/hresult" for a in argv)
-    with store.locked():
-        index = store.load()
-        machine = Machine(store, index, env, stdin, console)
+    with open_machine(env, console, stdin) as machine:
         try:
-            if not index["seeded"]:
-                if env.get(ENV + "SEED", "1") != "0":
-                    machine.seed()
-                index["seeded"] = True
             if "access-denied" in faults or f"fail-on-call:{call}" in faults:
                 raise rules.SchedError(rules.E_ACCESSDENIED)
             verb, options = parse_args(argv)
             if f"fail-{verb}" in faults:
                 raise rules.SchedError(rules.E_ACCESSDENIED)
             if verb == "query":
+                listing = "xml" not in options
+                if listing and "csv-fail" in faults:
+                    raise rules.SchedError(rules.E_ACCESSDENIED)
                 code = machine.query(options, faults)
-                if code == 0 and ("garbage" in faults or "truncated" in faults):
+                garbage = "garbage" in faults or (listing and "csv-garbage" in faults)
+                truncated = "truncated" in faults or (listing and "csv-truncated" in faults)
+                if code == 0 and (garbage or truncated):
                     data = rules.encode_console("".join(console.out),
                                                 env.get(ENV + "OUTPUT_ENCODING", "utf-16"))
-                    console.raw_out = (b"\x00\x13\x37 not xml \xfe\x01" * 40) if "garbage" in faults \
+                    console.raw_out = (b"\x00\x13\x37 not xml \xfe\x01" * 40) if garbage \
                         else data[: len(data) // 2]
                 return code
             return {"create": machine.create, "delete": machine.delete, "change": machine.change,
@@ -466,8 +524,6 @@ def _execute(argv: list[str], env: Mapping[str, str], stdin: IO[str], console: C
         except NotEmulated as err:
             console.error(str(err))
             return 1
-        finally:
-            store.save(index)
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,

@@ -1129,6 +1129,125 @@ def encode_console(text: str, encoding: str) -> bytes:
     return text.encode(name, errors="replace")
 
 
+# --- next run times (the CSV "Next Run Time" column) ------------------------------------
+# The emulator's own, deliberately small model of when a trigger fires next, written
+# apart from reconciler.simulate so that the two can disagree. Time and calendar
+# triggers only; every other trigger has "no set run times" (ref §4 SCHED_S_EVENT_TRIGGER
+# [MS]). Boundaries are read as wall-clock times, their offset ignored [GUESS].
+_XS_DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})")
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+SEARCH_DAYS = 4000  # long enough for a 29 February or a yearly trigger
+
+
+def wall_clock(text: str) -> _dt.datetime | None:
+    match = _XS_DATETIME.match(text.strip())
+    if not match:
+        return None
+    try:
+        return _dt.datetime(*(int(g) for g in match.groups()))
+    except ValueError:
+        return None
+
+
+def _names_in(element: etree._Element | None) -> set[str]:
+    return {_local(c) for c in _kids(element)}
+
+
+def _values_in(element: etree._Element | None) -> set[str]:
+    return {_text(c).strip() for c in _kids(element)}
+
+
+def _is_last_week(day: _dt.date) -> bool:
+    return (day + _dt.timedelta(days=7)).month != day.month
+
+
+def _interval(schedule: etree._Element, name: str) -> int:
+    element = _child(schedule, name)
+    text = _text(element).strip() if element is not None else ""
+    return max(int(text), 1) if text.isdigit() else 1  # absent: every day/week ([MS] default 1)
+
+
+def _fires_on(schedule: etree._Element, day: _dt.date, start: _dt.datetime) -> bool:
+    """Whether a CalendarTrigger's ScheduleBy* element fires on ``day`` ([MS] task.xsd
+    semantics; the phase of WeeksInterval counted in Monday-based weeks [GUESS])."""
+    kind = _local(schedule)
+    month_ok = MONTHS[day.month - 1] in _names_in(_child(schedule, "Months")) \
+        if _child(schedule, "Months") is not None else True
+    if kind == "ScheduleByDay":
+        every = _interval(schedule, "DaysInterval")
+        return (day - start.date()).days % every == 0
+    if kind == "ScheduleByWeek":
+        every = _interval(schedule, "WeeksInterval")
+        first_monday = start.date() - _dt.timedelta(days=start.weekday())
+        return ((day - first_monday).days // 7) % every == 0 \
+            and _DAY_NAMES[day.weekday()] in _names_in(_child(schedule, "DaysOfWeek"))
+    if kind == "ScheduleByMonth":
+        days = _values_in(_child(schedule, "DaysOfMonth"))
+        last = (day + _dt.timedelta(days=1)).month != day.month
+        return month_ok and (str(day.day) in days or (last and "Last" in days))
+    if kind == "ScheduleByMonthDayOfWeek":
+        weeks = _values_in(_child(schedule, "Weeks"))
+        week_ok = str((day.day - 1) // 7 + 1) in weeks or ("Last" in weeks and _is_last_week(day))
+        return month_ok and week_ok and _DAY_NAMES[day.weekday()] in _names_in(_child(schedule, "DaysOfWeek"))
+    return False
+
+
+def _first_after(base: _dt.datetime, every: _dt.timedelta | None, span: _dt.timedelta | None,
+                 now: _dt.datetime) -> _dt.datetime | None:
+    """The first of ``base``, ``base + every``, … (up to ``span``, both ends counted,
+    SPEC "repeat.for") later than ``now``."""
+    if base > now:
+        return base
+    if not every:
+        return None
+    steps = (now - base) // every + 1
+    if span is not None and every * steps > span:
+        return None
+    return base + every * steps
+
+
+def next_run_time(trigger: etree._Element, now: _dt.datetime) -> _dt.datetime | None:
+    """When ``trigger`` fires next after ``now``, or None (disabled, past its end, or a
+    trigger without set run times)."""
+    kind = _local(trigger)
+    if kind not in ("TimeTrigger", "CalendarTrigger"):
+        return None
+    enabled = _child(trigger, "Enabled")
+    if enabled is not None and _text(enabled).strip() == "false":
+        return None
+    boundary = _child(trigger, "StartBoundary")
+    start = wall_clock(_text(boundary)) if boundary is not None else None
+    if start is None:
+        return None
+    end_element = _child(trigger, "EndBoundary")
+    end = wall_clock(_text(end_element)) if end_element is not None else None
+    repetition = _child(trigger, "Repetition")
+    every = span = None
+    if repetition is not None:
+        interval, duration = _child(repetition, "Interval"), _child(repetition, "Duration")
+        seconds = duration_seconds(_text(interval)) if interval is not None else None
+        every = _dt.timedelta(seconds=seconds) if seconds else None
+        seconds = duration_seconds(_text(duration)) if duration is not None else None
+        span = _dt.timedelta(seconds=seconds) if seconds else None
+    if kind == "TimeTrigger":
+        candidates: Iterable[_dt.date] = [start.date()]
+    else:
+        schedule = next((c for c in _kids(trigger) if _local(c).startswith("ScheduleBy")), None)
+        if schedule is None:
+            return None
+        # A calendar repetition without a duration goes on until the next day's start [GUESS].
+        span = span if span is not None or every is None else _dt.timedelta(days=1) - every
+        first = max(start.date(), now.date() - _dt.timedelta(days=1))
+        candidates = (d for d in (first + _dt.timedelta(days=i) for i in range(SEARCH_DAYS))
+                      if _fires_on(schedule, d, start))
+    for day in candidates:
+        moment = _first_after(_dt.datetime.combine(day, start.time()), every, span, now)
+        if moment is None:
+            continue
+        return None if end is not None and moment > end else moment
+    return None
+
+
 # --- /Query /FO CSV /V ----------------------------------------------------------------
 CSV_COLUMNS = ("HostName", "TaskName", "Next Run Time", "Status", "Logon Mode", "Last Run Time",
                "Last Result", "Author", "Task To Run", "Start In", "Comment",
@@ -1137,23 +1256,150 @@ CSV_COLUMNS = ("HostName", "TaskName", "Next Run Time", "Status", "Logon Mode", 
                "Schedule", "Schedule Type", "Start Time", "Start Date", "End Date", "Days",
                "Months", "Repeat: Every", "Repeat: Until: Time", "Repeat: Until: Duration",
                "Repeat: Stop If Still Running")  # ref §3.4 [OBS], 28 columns
-NEVER_RUN = "11/30/1999 12:00:00 AM"  # Last Run Time of a task that never ran [GUESS]
+NEVER_RUN_AT = _dt.datetime(1999, 11, 30)  # Last Run Time of a task that never ran [GUESS]
+NEVER_RUN = "11/30/1999 12:00:00 AM"  # the same, as en-US writes it
 _SCHEDULE_TYPES = {"TimeTrigger": "One Time Only", "BootTrigger": "At system start up",
                    "LogonTrigger": "At logon time", "IdleTrigger": "At idle time",
                    "EventTrigger": "When an event occurs", "RegistrationTrigger": "At task creation/modification",
                    "SessionStateChangeTrigger": "At session state change"}  # [GUESS]
 
 
+def _clock12(moment: _dt.datetime) -> str:
+    hour = moment.hour % 12 or 12
+    return f"{hour}:{moment.minute:02d}:{moment.second:02d} {'AM' if moment.hour < 12 else 'PM'}"
+
+
+@dataclass(frozen=True)
+class CsvLocale:
+    """How one display language writes the CSV: dates follow the locale's short date
+    and long time (ref §3.4 [OBS] "Dates are in the locale format"; the patterns are
+    Windows' defaults for each locale [GUESS]); "N/A", status words and headers are
+    localised too where marked."""
+
+    date: Callable[[_dt.datetime], str]
+    time: Callable[[_dt.datetime], str]
+    na: str = "N/A"
+    words: tuple[tuple[str, str], ...] = ()  # English -> localised (Ready, Enabled, …)
+    header: tuple[str, ...] = CSV_COLUMNS
+
+    def stamp(self, moment: _dt.datetime) -> str:
+        return f"{self.date(moment)} {self.time(moment)}"
+
+    def word(self, english: str) -> str:
+        return dict(self.words).get(english, english)
+
+
+def _localised(pairs: dict[int, str]) -> tuple[str, ...]:
+    return tuple(pairs.get(i, name) for i, name in enumerate(CSV_COLUMNS))
+
+
+LOCALES: dict[str, CsvLocale] = {
+    "en-US": CsvLocale(date=lambda m: f"{m.month}/{m.day}/{m.year}", time=_clock12),
+    "en-GB": CsvLocale(date=lambda m: f"{m.day:02d}/{m.month:02d}/{m.year}",
+                       time=lambda m: f"{m:%H:%M:%S}"),
+    # German: the column names and "Aktiviert" are [OBS] (monitoring scripts that read
+    # German schtasks CSV); the other words and "Nicht zutreffend" for N/A are [GUESS].
+    "de-DE": CsvLocale(date=lambda m: f"{m.day:02d}.{m.month:02d}.{m.year}",
+                       time=lambda m: f"{m:%H:%M:%S}", na="Nicht zutreffend",
+                       words=(("Ready", "Bereit"), ("Running", "Wird ausgeführt"),
+                              ("Disabled", "Deaktiviert"), ("Enabled", "Aktiviert")),
+                       header=_localised({1: "Aufgabenname", 2: "Nächste Laufzeit",
+                                          5: "Letzte Laufzeit", 6: "Letztes Ergebnis",
+                                          11: "Status der geplanten Aufgabe",
+                                          14: "Als Benutzer ausführen"})),
+    # Japanese: the 28 column names are [OBS] (a script writing the header of a Japanese
+    # schtasks CSV); the status words are [GUESS]; N/A stays N/A [GUESS].
+    "ja-JP": CsvLocale(date=lambda m: f"{m.year}/{m.month:02d}/{m.day:02d}",
+                       time=lambda m: f"{m.hour}:{m.minute:02d}:{m.second:02d}",
+                       words=(("Ready", "準備完了"), ("Running", "実行中"), ("Disabled", "無効"),
+                              ("Enabled", "有効")),
+                       header=("ホスト名", "タスク名", "次回の実行時刻", "状態", "ログオンモード",
+                               "前回の実行時刻", "前回の結果", "作成者", "実行するタスク", "開始",
+                               "コメント", "スケジュールされたタスクの状態", "アイドル時間", "電源管理",
+                               "ユーザーとして実行", "再度スケジュールされない場合はタスクを削除する",
+                               "タスクを停止するまでの時間", "スケジュール", "スケジュールの種類",
+                               "開始時刻", "開始日", "終了日", "日", "月", "繰り返し: 間隔",
+                               "繰り返し: 終了時刻", "繰り返し: 期間", "繰り返し: 実行中の場合は停止")),
+}
+
+
+def csv_locale(name: str) -> CsvLocale:
+    if name not in LOCALES:
+        raise ValueError(f"unknown locale {name!r} (one of {', '.join(LOCALES)})")
+    return LOCALES[name]
+
+
 def us_datetime(moment: _dt.datetime) -> str:
     """Dates in schtasks' list formats follow the locale; en-US here (ref §3.4 [OBS])."""
-    hour = moment.hour % 12 or 12
-    suffix = "AM" if moment.hour < 12 else "PM"
-    return f"{moment.month}/{moment.day}/{moment.year} {hour}:{moment.minute:02d}:{moment.second:02d} {suffix}"
+    return LOCALES["en-US"].stamp(moment)
 
 
-def csv_rows(path: str, task: etree._Element, state: dict, host: str, names: dict[str, str]) -> list[list[str]]:
+def stored_moment(value: str | None) -> _dt.datetime | None:
+    """A run time kept in index.json: ISO 8601 (older states: en-US text)."""
+    if not value:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            return _dt.datetime.strptime(value, "%m/%d/%Y %I:%M:%S %p")
+        except ValueError:
+            return None
+
+
+def _hours_minutes(seconds: int) -> str:
+    return f"{seconds // 3600} Hour(s), {seconds % 3600 // 60} Minute(s)"  # ref §3.4 [OBS]
+
+
+def _schedule_columns(trigger: etree._Element | None, loc: CsvLocale) -> list[str]:
+    """Schedule Type … Repeat: Stop If Still Running for one trigger [GUESS beyond the
+    column names]."""
+    na = loc.na
+    if trigger is None:
+        return ["N/A", na, na, na, na, na, "Disabled", na, "Disabled", "Disabled"]
+    kind = _local(trigger)
+    schedule = next((c for c in _kids(trigger) if _local(c).startswith("ScheduleBy")), None)
+    if kind == "CalendarTrigger":
+        schedule_type = {"ScheduleByDay": "Daily", "ScheduleByWeek": "Weekly"}.get(
+            _local(schedule) if schedule is not None else "", "Monthly")
+    else:
+        schedule_type = _SCHEDULE_TYPES.get(kind, "N/A")
+    start_element, end_element = _child(trigger, "StartBoundary"), _child(trigger, "EndBoundary")
+    start = wall_clock(_text(start_element)) if start_element is not None else None
+    end = wall_clock(_text(end_element)) if end_element is not None else None
+    days = months = na
+    if schedule is not None:
+        week_days = [n[:3].upper() for n in _DAY_NAMES if n in _names_in(_child(schedule, "DaysOfWeek"))]
+        month_days = sorted(_values_in(_child(schedule, "DaysOfMonth")))
+        days = ", ".join(week_days or month_days) or (
+            f"Every {_text(_child(schedule, 'DaysInterval'))} day(s)"
+            if _child(schedule, "DaysInterval") is not None else na)
+        month_names = [m[:3].upper() for m in MONTHS if m in _names_in(_child(schedule, "Months"))]
+        months = ", ".join(month_names) or na
+    repetition = _child(trigger, "Repetition")
+    every = until = "Disabled"
+    stop = "Disabled"
+    if repetition is not None:
+        interval, duration = _child(repetition, "Interval"), _child(repetition, "Duration")
+        if interval is not None:
+            every = _hours_minutes(duration_seconds(_text(interval)) or 0)
+        if duration is not None:
+            until = _hours_minutes(duration_seconds(_text(duration)) or 0)
+        halt = _child(repetition, "StopAtDurationEnd")
+        stop = "Enabled" if halt is not None and _text(halt).strip() == "true" else "Disabled"
+    return [schedule_type, loc.time(start) if start else na, loc.date(start) if start else na,
+            loc.date(end) if end else na, days, months, every, na, until, stop]
+
+
+def csv_rows(path: str, task: etree._Element, state: dict, host: str, names: dict[str, str],
+             locale: str = "en-US", now: _dt.datetime | None = None) -> list[list[str]]:
     """One CSV /V record per trigger (one if none), as LIST /V does (ref §3.4 [OBS]; for
-    CSV [GUESS]). Fields the emulator does not compute are N/A."""
+    CSV [GUESS]). Each record's Next Run Time is its own trigger's [GUESS: Windows may
+    print the task's earliest on every record; readers take the earliest either way].
+    Last Result is the decimal value as stored, so a test can store a negative one
+    (ref §4: decimal; its sign for HRESULTs varies between tools [GUESS])."""
+    loc = csv_locale(locale)
+    now = now or _dt.datetime.now().replace(microsecond=0)
     settings = _child(task, "Settings")
     parts = {_local(c): _text(c).strip() for c in _kids(settings)} if settings is not None else {}
     enabled = parts.get("Enabled", "true") == "true"
@@ -1162,12 +1408,12 @@ def csv_rows(path: str, task: etree._Element, state: dict, host: str, names: dic
     user = _text(_child(principal, "UserId")).strip() if _child(principal, "UserId") is not None else ""
     group = _text(_child(principal, "GroupId")).strip() if _child(principal, "GroupId") is not None else ""
     logon = _text(_child(principal, "LogonType")).strip() if _child(principal, "LogonType") is not None else ""
-    run_as = DISPLAY.get(user or group) or names.get(user or group) or (user or group or "N/A")
+    run_as = DISPLAY.get(user or group) or names.get(user or group) or (user or group or loc.na)
     mode = "Interactive only" if logon == "InteractiveToken" else "Interactive/Background"
     info = _child(task, "RegistrationInfo")
     fields = {_local(c): _text(c) for c in _kids(info)} if info is not None else {}
     first_action = (_kids(_child(task, "Actions")) or [None])[0]
-    to_run, start_in = "N/A", "N/A"
+    to_run, start_in = loc.na, loc.na
     if first_action is not None and _local(first_action) == "Exec":
         command = _text(_child(first_action, "Command")) if _child(first_action, "Command") is not None else ""
         args = _child(first_action, "Arguments")
@@ -1181,23 +1427,19 @@ def csv_rows(path: str, task: etree._Element, state: dict, host: str, names: dic
     stop_after = "Disabled" if seconds == 0 else f"{seconds // 3600}:{seconds % 3600 // 60:02d}:00"
     power = ", ".join(p for p, on in (
         ("Stop On Battery Mode", parts.get("StopIfGoingOnBatteries", "true") == "true"),
-        ("No Start On Batteries", parts.get("DisallowStartIfOnBatteries", "true") == "true")) if on) or "N/A"
-    last_run = state.get("last_run") or NEVER_RUN
-    triggers = _kids(_child(task, "Triggers")) or [None]
+        ("No Start On Batteries", parts.get("DisallowStartIfOnBatteries", "true") == "true")) if on) or loc.na
+    ran = stored_moment(state.get("last_run"))
+    last_run = loc.stamp(ran or NEVER_RUN_AT)
+    result = state.get("last_result", SCHED_S_TASK_HAS_NOT_RUN)
     rows = []
-    for trigger in triggers:
-        kind = _local(trigger) if trigger is not None else ""
-        if kind == "CalendarTrigger":
-            schedule = next((_local(c) for c in _kids(trigger) if _local(c).startswith("ScheduleBy")), "")
-            schedule_type = {"ScheduleByDay": "Daily", "ScheduleByWeek": "Weekly"}.get(schedule, "Monthly")
-        else:
-            schedule_type = _SCHEDULE_TYPES.get(kind, "N/A")
-        rows.append([host, path, "N/A", status, mode, last_run, str(state.get("last_result", SCHED_S_TASK_HAS_NOT_RUN)),
-                     fields.get("Author", "N/A") or "N/A", to_run, start_in,
-                     fields.get("Description", "N/A") or "N/A",
-                     "Enabled" if enabled else "Disabled", "Disabled", power, run_as, "Disabled",
-                     stop_after, "Scheduling data is not available in this format.", schedule_type,
-                     "N/A", "N/A", "N/A", "N/A", "N/A", "N/A", "N/A", "N/A", "N/A"])
+    for trigger in _kids(_child(task, "Triggers")) or [None]:
+        upcoming = next_run_time(trigger, now) if enabled and trigger is not None else None
+        rows.append([host, path, loc.stamp(upcoming) if upcoming else loc.na, loc.word(status), mode,
+                     last_run, str(result), fields.get("Author", "") or loc.na, to_run, start_in,
+                     fields.get("Description", "") or loc.na,
+                     loc.word("Enabled" if enabled else "Disabled"), "Disabled", power, run_as,
+                     "Disabled", stop_after, "Scheduling data is not available in this format.",
+                     *_schedule_columns(trigger, loc)])
     return rows
 
 
