@@ -26,8 +26,8 @@ class Outcome:
     message: str = ""
 
 
-def check(plan: Plan, managed_count: int, *, max_deletions: int | None,
-          allow_delete_all: bool, environ: dict[str, str] | None = None) -> None:
+def check(plan: Plan, *, max_deletions: int | None, allow_delete_all: bool,
+          environ: Mapping[str, str] | None = None) -> None:
     """Every refusal that must happen before anything is written."""
     if plan.conflicts:
         raise SafetyError(f"{len(plan.conflicts)} conflict(s): {plan.conflicts[0]}")
@@ -37,8 +37,11 @@ def check(plan: Plan, managed_count: int, *, max_deletions: int | None,
             f"the plan deletes {len(deletes)} task(s), more than --max-deletions {max_deletions}; "
             f"nothing was changed (first: {deletes[0].path})"
         )
-    kept = managed_count - len(deletes)
-    if deletes and kept <= 0 and not allow_delete_all:
+    # Every managed task the manifests still describe is kept (updated or unchanged); if
+    # none is, the manifests describe none of them: an empty or mistyped --dir. Protected
+    # tasks are kept whatever the manifests say, so they do not count as described.
+    described = [c for c in plan.changes if c.action in (Action.NOOP, Action.UPDATE)]
+    if deletes and not described and not allow_delete_all:
         raise SafetyError(
             f"the plan deletes every managed task ({len(deletes)}) — an empty or mistyped --dir? "
             "Nothing was changed; pass --allow-delete-all if that is what you want"

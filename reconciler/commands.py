@@ -154,7 +154,6 @@ def _verb(action: Action) -> str:
 def cmd_apply(args: argparse.Namespace) -> int:
     from . import apply as applying
     from . import report, savedplan
-    from .marker import owns
     from .model import Action
 
     if args.parallelism < 1:
@@ -175,9 +174,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
             result, actual = compute_plan(args, backend, tasks)
         _out(report.text(result, _palette(args), quiet=True if args.quiet else False)
              if args.quiet or not result.has_changes else report.text(result, _palette(args)))
-        managed = sum(1 for a in actual if owns(a.marker, a.path))
-        applying.check(result, managed, max_deletions=args.max_deletions,
-                       allow_delete_all=args.allow_delete_all)
+        if args.plan:
+            # A saved plan is data from outside: it may only do what a plan made now
+            # could, to tasks this tool owns.
+            savedplan.check_ownership(result, actual)
+        applying.check(result, max_deletions=args.max_deletions, allow_delete_all=args.allow_delete_all)
         preflight = getattr(backend, "preflight", None)
         if preflight is not None:
             preflight([c.path for c in result.changes if c.password_env and c.xml])
@@ -249,7 +250,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     backend = None
     if args.source:
         found = (importing.from_folder(args.source) if os.path.isdir(args.source)
-                 else importing.from_export(args.source))
+                 else importing.from_export(args.source, args.root))
         chosen = importing.select(found, args.names, args.all, args.root)
     elif args.path:
         backend = make_backend(args)

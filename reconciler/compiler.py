@@ -68,6 +68,12 @@ _SIMPLE_SETTINGS = {
 }
 
 
+def short(value: Any, limit: int = 60) -> str:
+    """A value for a message: quoted, and cut if long (a 5 MB value is one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "…" + text[-3:]
+
+
 def _plain(value: Any) -> Any:
     """Plain dicts and lists (no YAML positions) for data carried into the TaskSpec."""
     if isinstance(value, dict):
@@ -174,8 +180,8 @@ class Compiler:
             (element, metadata[key]) for key, element in
             (("version", "Version"), ("securityDescriptor", "SecurityDescriptor")) if key in metadata
         )
-        if self.problems or path is None or principal is None:
-            return None
+        if self.problems or self.lenient or path is None or principal is None:
+            return None  # lenient: the document failed the schema; only its problems count
         file, line, column = self.doc.where(("metadata", "name"))
         return TaskSpec(
             path=path,
@@ -245,20 +251,25 @@ class Compiler:
         if not isinstance(name, str):
             return None
         ok = True
-        problem = names.segment_problem(name)
-        if problem:
-            self.problem(("metadata", "name"), f"task name {name!r} {problem}")
+        # A character XML cannot hold is reported once, by the XML check.
+        problem = names.segment_problem(name) if invalid_xml_char(name) is None else "(reported)"
+        if problem == "(reported)":
+            ok = False
+        elif problem:
+            self.problem(("metadata", "name"), f"task name {short(name)} {problem}")
             ok = False
         folder = metadata.get("folder", "")
         segments = names.split_folder(folder) if isinstance(folder, str) else []
         if isinstance(folder, str) and "/" in folder:
-            self.problem(("metadata", "folder"), f"folder {folder!r} uses '/': separate folders with '\\'")
+            self.problem(("metadata", "folder"), f"folder {short(folder)} uses '/': separate folders with '\\'")
             ok = False
             segments = []
         for segment in segments:
             problem = names.segment_problem(segment)
-            if problem:
-                self.problem(("metadata", "folder"), f"folder {segment!r} {problem}")
+            if problem and invalid_xml_char(segment) is not None:
+                ok = False  # reported by the XML check
+            elif problem:
+                self.problem(("metadata", "folder"), f"folder {short(segment)} {problem}")
                 ok = False
         if not ok:
             return None
@@ -302,7 +313,7 @@ class Compiler:
         try:
             return dt.date.fromisoformat(str(value))
         except ValueError:
-            self.problem(path, f"{value!r} is not a date that exists (write YYYY-MM-DD)")
+            self.problem(path, f"{short(value)} is not a date that exists (write YYYY-MM-DD)")
             return None
 
     def _boundary(self, value: Any, path: tuple[Any, ...]) -> str | None:
@@ -313,7 +324,7 @@ class Compiler:
             return f"{day.isoformat()}T00:00:00" if day else None
         match = _DATETIME.match(text)
         if not match:
-            self.problem(path, f"{text!r} is not a date-time (write YYYY-MM-DDTHH:MM:SS)")
+            self.problem(path, f"{short(text)} is not a date-time (write YYYY-MM-DDTHH:MM:SS)")
             return None
         day, hour, minute, second, fraction, offset = match.groups()
         if self._date(day, path) is None:
@@ -321,7 +332,7 @@ class Compiler:
         try:
             dt.time(int(hour), int(minute), int(second or 0))
         except ValueError:
-            self.problem(path, f"{text!r} is not a time that exists")
+            self.problem(path, f"{short(text)} is not a time that exists")
             return None
         return f"{day}T{hour}:{minute}:{second or '00'}{fraction or ''}{offset or ''}"
 
@@ -330,7 +341,7 @@ class Compiler:
             return DEFAULT_START
         value = str(body["from"])
         if "T" in value:
-            self.problem(path + ("from",), f"'from' takes a date here (YYYY-MM-DD); "
+            self.problem(path + ("from",), "'from' takes a date here (YYYY-MM-DD); "
                                            "the time of day is 'at'")
             return None
         return self._date(value, path + ("from",))
@@ -515,7 +526,7 @@ class Compiler:
 
             if not isinstance(err, ReconcileError):
                 raise
-            self.problem(expression_path, f"cron {expression!r}: {err}")
+            self.problem(expression_path, f"cron {short(expression)}: {err}")
             return []
         if conversion.may_overlap:
             self._overlap = True

@@ -131,6 +131,9 @@ class _Items:
 
 
 def _value(token: str, field: _Field) -> int:
+    if len(token) > 6:  # no field value has more digits; a long one is only echoed short
+        raise CronError(f"{token[:6]}… is out of range for the {field.name} field "
+                        f"({field.low}-{field.high})")
     number = field.names[token] if token in field.names else int(token)
     if not field.low <= number <= field.high:
         raise CronError(f"{token} is out of range for the {field.name} field "
@@ -171,7 +174,8 @@ def _diagnose(item: str, field: _Field) -> CronError:
     if re.search(r"[A-Z]{3}", upper) and not field.names:
         return CronError(f"cannot read '{item}' in the {field.name} field: names "
                                   "are for months (JAN-DEC) and days of the week (SUN-SAT)")
-    return CronError(f"cannot read '{item}' in the {field.name} field")
+    shown = item if len(item) <= 40 else item[:36] + "…"
+    return CronError(f"cannot read '{shown}' in the {field.name} field")
 
 
 def _items(text: str, field: _Field) -> _Items:  # noqa: C901 - one grammar
@@ -773,6 +777,9 @@ def convert(expression: str, *, start_date: datetime.date = datetime.date(2000, 
     return _convert(" ".join(expression.split()), start_date)
 
 
+MAX_EXPRESSION = 1000
+
+
 @functools.lru_cache(maxsize=4096)
 def _convert(expression: str, start_date: datetime.date) -> Conversion:
     """Triggers that fire at exactly the minutes cron would (naive local time), from
@@ -780,6 +787,9 @@ def _convert(expression: str, start_date: datetime.date) -> Conversion:
     if isinstance(start_date, datetime.datetime):
         start_date = start_date.date()
     text = " ".join(expression.split())
+    if len(text) > MAX_EXPRESSION:
+        raise CronError(f"the expression is {len(text)} characters long; crontab lines are short "
+                        f"(at most {MAX_EXPRESSION} here): list fewer values, or use ranges and steps")
     if not text:
         raise CronError("empty expression: write five fields (minute hour day-of-month "
                         "month day-of-week) or a macro such as @daily")

@@ -85,9 +85,24 @@ def parse_iso(text: str) -> Duration:
     return Duration(months=int(years or 0) * 12 + int(months or 0), seconds=total)
 
 
+# The longest duration a manifest may give. Task Scheduler refuses huge values (it took
+# P3650D and refused P99999999D, reference §1.5); ten years is the largest seen working.
+MAX_MANIFEST = 3650 * DAY
+
+
 def parse(text: str) -> Duration:
-    """Parse a manifest duration: ``90s``, ``15m``, ``1h30m``, ``2d`` or ISO 8601."""
+    """Parse a manifest duration: ``90s``, ``15m``, ``1h30m``, ``2d`` or ISO 8601, up to
+    ten years."""
     value = str(text).strip()
+    if len(value) > 40:
+        raise ValueError(f"not a duration: {value[:20]!r}… is too long")
+    duration = _parse(value, text)
+    if duration.months * 31 * DAY + duration.seconds > MAX_MANIFEST:
+        raise ValueError(f"{value!r} is longer than Task Scheduler accepts (at most 3650d, ten years)")
+    return duration
+
+
+def _parse(value: str, text: str) -> Duration:
     if value.upper().startswith("P"):
         return parse_iso(value.upper())
     match = _SHORT.match(value.lower())

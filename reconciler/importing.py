@@ -26,8 +26,9 @@ class Found:
     xml: str
 
 
-def from_export(file: str) -> list[Found]:
-    """Tasks of a ``/Query /XML ONE`` export, or of one task's XML file."""
+def from_export(file: str, root: str | None = None) -> list[Found]:
+    """Tasks of a ``/Query /XML ONE`` export, or of one task's XML file (a lone task
+    that does not say its path is named after the file, in the root)."""
     try:
         text = decode(Path(file).read_bytes())
     except OSError as err:
@@ -35,7 +36,7 @@ def from_export(file: str) -> list[Found]:
     found = []
     for path, xml in split_export(text):
         if path is None:
-            path = _uri(xml) or "\\" + Path(file).stem
+            path = _uri(xml) or (root or "\\") + Path(file).stem
         found.append(Found(path, xml))
     return found
 

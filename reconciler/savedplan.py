@@ -14,10 +14,20 @@ from .model import Action, Change, FieldChange, Plan
 from .report import FORMAT_VERSION, as_dict
 
 
+def _digest(body: dict[str, Any]) -> str:
+    """A checksum of what a saved plan would do: an edited plan is refused."""
+    import hashlib
+
+    content = {k: body.get(k) for k in ("root", "backend", "changes", "fingerprints")}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def save(plan: Plan, path: str, backend: str) -> None:
     body = as_dict(plan, with_xml=True)
     body["backend"] = backend
     body["fingerprints"] = plan.fingerprints
+    body["digest"] = _digest(body)
     text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
     directory = os.path.dirname(os.path.abspath(path))
     handle, temp = tempfile.mkstemp(dir=directory, prefix=".plan-")
@@ -44,6 +54,9 @@ def load(path: str) -> tuple[Plan, str]:
         raise ReconcileError(f"{path}: not a saved plan of format version {FORMAT_VERSION}")
     if "fingerprints" not in body:
         raise ReconcileError(f"{path}: this plan was not saved with --out (it has no fingerprints)")
+    if body.get("digest") != _digest(body):
+        raise ReconcileError(f"{path}: the saved plan was edited after it was made (its digest does not "
+                             "match); run plan --out again")
     try:
         changes = tuple(
             Change(
@@ -64,9 +77,43 @@ def load(path: str) -> tuple[Plan, str]:
     for change in plan.changes:
         if change.action in (Action.CREATE, Action.UPDATE) and not change.xml:
             raise ReconcileError(f"{path}: the saved plan has no XML for {change.path}")
-        if not names.is_under(change.path, plan.root):
-            raise ReconcileError(f"{path}: {change.path} lies outside the plan's root {plan.root}")
+        if not names.is_under(change.path, plan.root) or any(
+                names.segment_problem(s) for s in change.path[len(plan.root):].split("\\")):
+            raise ReconcileError(f"{path}: {change.path} is not a task path under the plan's root {plan.root}")
     return plan, body.get("backend", "")
+
+
+def check_ownership(plan: Plan, actual: list[Any]) -> None:
+    """What a saved plan writes must be what a plan made now may write: deletes and
+    updates of tasks this tool owns (or, for an update, one a manifest adopts: its XML
+    carries our marker for that very path), creates only where no task is."""
+    from .marker import owns, read
+    from .taskxml import parse
+
+    live = {names.key(a.path): a for a in actual}
+    renamed = {names.key(c.replaces) for c in plan.changes if c.replaces}
+    for change in plan.changes:
+        if change.action is Action.NOOP:
+            continue
+        current = live.get(names.key(change.path))
+        if change.xml is not None:
+            written = read(parse(change.xml, change.path))
+            if written is None or names.key(written.path) != names.key(change.path):
+                raise StalePlanError(f"the saved plan would register {change.path} without its ownership "
+                                     "marker; refused")
+        if change.action is Action.CREATE:
+            if current is not None and names.key(change.path) not in renamed:
+                raise StalePlanError(f"the saved plan would overwrite {change.path}, which exists; refused")
+            continue
+        if current is None:
+            raise StalePlanError(f"the saved plan names {change.path}, which does not exist; run plan again")
+        managed = owns(current.marker, current.path)
+        if change.action is Action.DELETE and (not managed or current.marker.protect):
+            raise StalePlanError(f"the saved plan would delete {change.path}, which reconcile.py does not "
+                                 "own or which is protected; refused")
+        if change.action is Action.UPDATE and not managed and not change.reason.startswith("adopt"):
+            raise StalePlanError(f"the saved plan would change {change.path}, which reconcile.py does not "
+                                 "own; refused")
 
 
 def check_fresh(plan: Plan, now: dict[str, str]) -> None:

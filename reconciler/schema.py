@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from .fastschema import compile_schema
@@ -25,6 +25,7 @@ class SchemaProblem:
     path: tuple[Any, ...]  # where in the document
     at_key: bool  # point at the key (unknown keys) rather than the value
     message: str
+    kind: str = field(default="", compare=False)  # the schema keyword that failed
 
 
 @functools.lru_cache(maxsize=1)
@@ -213,11 +214,16 @@ def problems(document: Any, reference: bool = False) -> list[SchemaProblem]:
         if error.validator in ("minProperties", "maxProperties") and error.validator_value == 1:
             one_key.append(tuple(error.absolute_path))
         for problem in _translate(error):
+            problem = replace(problem, kind=str(error.validator))
             marker = (problem.path, problem.message)
             if marker not in seen:
                 seen.add(marker)
                 found.append(problem)
+    # A value of the wrong type has one problem, its type: "at most 10" after "must be a
+    # whole number" would be the same cause twice.
+    mistyped = {p.path for p in found if p.kind == "type"}
     return [
         p for p in found
         if not any(len(p.path) > len(k) and p.path[: len(k)] == k for k in one_key)
+        and not (p.path in mistyped and p.kind != "type")
     ]

@@ -9,7 +9,7 @@ from . import marker, names, normalize
 from .backends.base import State
 from .errors import PartialReadError, ReconcileError
 from .planner import Actual
-from .taskxml import parse
+from .taskxml import TaskXmlError, localname, parse
 
 
 def live_fingerprint(xml: str) -> str:
@@ -38,6 +38,8 @@ def actual_tasks(state: State, root: str, resolve: normalize.Resolver,
             continue  # defence in depth: backends filter already
         try:
             element = parse(live.xml, live.path)
+            if localname(element) != "Task":
+                raise TaskXmlError(f"<{localname(element)}> is not a task")
             canonical = known.get(body(live.xml)) or normalize.canonical(element, resolve)
         except ReconcileError as err:
             raise PartialReadError(

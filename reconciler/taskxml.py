@@ -30,13 +30,16 @@ def _parser() -> etree.XMLParser:
 def decode(raw: bytes, fallback: str = "cp1252") -> str:
     """Task XML bytes to text: a BOM decides (UTF-16LE/BE, UTF-8); otherwise strict
     UTF-8, UTF-16 without a BOM, then the given code page. The declared encoding is
-    ignored: real files often declare UTF-16 and hold UTF-8."""
-    if raw.startswith(b"\xff\xfe") or raw.startswith(b"\xfe\xff"):
-        return raw.decode("utf-16")
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8")
-    if len(raw) >= 4 and raw[1:2] == b"\x00" and raw[3:4] == b"\x00" and raw[0:1] != b"\x00":
-        return raw.decode("utf-16-le")
+    ignored: real files often declare UTF-16 and hold UTF-8. Raises TaskXmlError."""
+    try:
+        if raw.startswith(b"\xff\xfe") or raw.startswith(b"\xfe\xff"):
+            return raw.decode("utf-16")
+        if raw.startswith(b"\xef\xbb\xbf"):
+            return raw[3:].decode("utf-8")
+        if len(raw) >= 4 and raw[1:2] == b"\x00" and raw[3:4] == b"\x00" and raw[0:1] != b"\x00":
+            return raw.decode("utf-16-le")
+    except UnicodeDecodeError as err:
+        raise TaskXmlError(f"not valid {err.encoding.upper()} text (byte {err.start})") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -53,7 +56,7 @@ def parse(text: str, what: str = "task XML") -> etree._Element:
         root = etree.fromstring(body.encode("utf-8"), _parser())
     except etree.XMLSyntaxError as err:
         line, column = err.position if err.position else (0, 0)
-        message = str(err.msg if hasattr(err, "msg") else err).split(", line")[0]
+        message = str(err.msg if hasattr(err, "msg") else err).split(", line")[0].strip()
         raise TaskXmlError(f"{what}: malformed XML at line {line}, column {column}: {message}") from None
     return root
 

@@ -83,6 +83,8 @@ def _plain_scalar(text: str) -> Any:
         return None
     if text in _BOOLS:
         return _BOOLS[text]
+    if len(text) > 100 and (_INT.match(text) or _HEX.match(text) or _FLOAT.match(text)):
+        raise ValueError("a number too long to be a value")
     if _INT.match(text):
         return int(text)
     if _HEX.match(text):
@@ -122,6 +124,13 @@ def decode(raw: bytes) -> str:
             return raw.decode("utf-16")
         except UnicodeDecodeError as err:
             raise YamlError(1, 1, f"invalid UTF-16 at byte {err.start}") from None
+    if len(raw) >= 4 and raw[1:2] == b"\x00" and raw[3:4] == b"\x00" and raw[0:1] != b"\x00":
+        raise YamlError(1, 1, "the file looks like UTF-16 without a byte-order mark; save it as UTF-8")
+    nul = raw.find(b"\x00")
+    if nul != -1:
+        line = raw[:nul].count(b"\n") + 1
+        column = nul - (raw.rfind(b"\n", 0, nul) + 1) + 1
+        raise YamlError(line, column, "a NUL byte: this is not a text file (save it as UTF-8)")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -147,7 +156,12 @@ def load_all(text: str) -> list[Document]:
             # Scalars are most events: the cheapest path first.
             if kind is scalar_event:
                 mark = event.start_mark
-                value = _scalar(event)
+                try:
+                    value = _scalar(event)
+                except ValueError:  # a number too long for int(): never a valid value
+                    raise YamlError(mark.line + 1, mark.column + 1,
+                                    f"a number of {len(event.value)} characters; no value here is "
+                                    "that long") from None
                 if event.anchor is not None:
                     anchors[event.anchor] = (value, 1)
                 total += 1
@@ -180,14 +194,15 @@ def load_all(text: str) -> list[Document]:
                 if total > MAX_EXPANDED_NODES:
                     raise YamlError(
                         line, column,
-                        f"aliases expand this document beyond {MAX_EXPANDED_NODES} nodes "
+                        f"aliases expand this file beyond {MAX_EXPANDED_NODES} nodes "
                         "(an alias bomb?); write the values out or use a Defaults document",
                     )
                 _add(stack, value, size, line, column)
                 continue
             if kind is yaml.DocumentStartEvent:
+                # Anchors are per document; the expansion budget is per file, so many
+                # small documents cannot add up to a bomb.
                 anchors.clear()
-                total = 0
                 doc_start = (line, column)
                 stack.append([None, _ROOT, None, 0])
                 continue
@@ -203,8 +218,17 @@ def load_all(text: str) -> list[Document]:
         if err.context and err.problem:
             message = f"{err.problem} ({err.context})"
         raise YamlError(line, column, f"invalid YAML: {message}") from None
+    except yaml.reader.ReaderError as err:
+        # A character YAML does not allow (a control character, U+FFFE): at its place.
+        position = err.position if isinstance(err.position, int) else 0
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        character = err.character if isinstance(err.character, str) else chr(err.character)
+        raise YamlError(line, column, f"the character U+{ord(character):04X} is not allowed in YAML "
+                                      "(a control character?); remove it") from None
     except yaml.YAMLError as err:  # pragma: no cover - libyaml errors without marks
-        raise YamlError(1, 1, f"invalid YAML: {err}") from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "invalid YAML"
+        raise YamlError(1, 1, f"invalid YAML: {first}") from None
     return documents
 
 

@@ -3,13 +3,11 @@ as a user runs it from a fresh clone."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-import pytest
 from lxml import etree
 
-from conftest import REPO, run_cli, shared, store_snapshot
+from conftest import run_cli, shared, store_snapshot
 
 STORE = Path(".reconcile/store")
 

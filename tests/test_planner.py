@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 
 from reconciler import normalize, render
 from reconciler.durations import parse
-from reconciler.marker import Marker
 from reconciler.model import (Action, ByDay, CalendarTrigger, ExecAction, Principal, TaskSpec)
 from reconciler.planner import Actual, Desired, plan
 from reconciler.state import live_fingerprint

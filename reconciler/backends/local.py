@@ -17,7 +17,7 @@ from typing import Iterator
 from .. import accounts, names
 from ..errors import BackendError, PartialReadError
 from ..render import to_utf16_file
-from ..taskxml import decode
+from ..taskxml import TaskXmlError, decode
 from .base import LiveTask, RunInfo, State, record_call
 
 TEMP_DIR = ".reconcile-tmp"
@@ -81,6 +81,8 @@ class LocalBackend:
                         xml = decode(handle.read())
                 except OSError as err:
                     raise PartialReadError(f"{path}: cannot read the task file: {err.strerror}") from None
+                except TaskXmlError as err:
+                    raise PartialReadError(f"{path}: cannot read this task, so nothing was changed: {err}") from None
                 tasks[names.key(path)] = LiveTask(path=path, xml=xml)
         return State(tasks=tasks, calls=1)
 
@@ -98,6 +100,8 @@ class LocalBackend:
                 return LiveTask(path=path, xml=decode(handle.read()))
         except OSError:
             raise BackendError(f"{path}: no such task") from None
+        except TaskXmlError as err:
+            raise BackendError(f"{path}: {err}") from None
 
     # --- writing -----------------------------------------------------------------------
     def register(self, path: str, xml: str, *, password: str | None = None) -> None:
