@@ -97,6 +97,23 @@ def measure(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float]
     return {"seconds": elapsed, "rss_mb": usage.ru_maxrss / 1024, "last": out.decode().strip().splitlines()[-1:]}
 
 
+def instructions(args: list[str], cwd: Path, env: dict[str, str]) -> float | None:
+    """Instructions executed (perf stat), in billions: unlike wall time, the same on a
+    busy machine, so small gains can be told from noise. None where perf cannot count."""
+    if shutil.which("perf") is None:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".perf") as out:
+        result = subprocess.run(["perf", "stat", "-x,", "-e", "instructions", "-o", out.name, "--", *args],
+                                cwd=cwd, env=env, capture_output=True)
+        if result.returncode not in (0, 2):
+            return None
+        for line in Path(out.name).read_text().splitlines():
+            fields = line.split(",")
+            if len(fields) > 2 and fields[2] == "instructions" and fields[0].isdigit():
+                return int(fields[0]) / 1e9
+    return None
+
+
 def calls(log: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     if log.exists():
@@ -124,7 +141,7 @@ print(docs, tasks)
 """
 
 
-def run_size(count: int, keep: Path | None) -> list[dict]:
+def run_size(count: int, keep: Path | None, count_instructions: bool = False) -> list[dict]:
     base = Path(tempfile.mkdtemp(prefix=f"reconcile-bench-{count}-"))
     try:
         files = generate(base, count)
@@ -133,21 +150,39 @@ def run_size(count: int, keep: Path | None) -> list[dict]:
         cli = [sys.executable, str(REPO / "reconcile.py")]
         rows = []
 
-        def step(label: str, args: list[str]) -> None:
-            result = measure(cli + args, base, env)
-            rows.append({"n": count, "step": label, **result, "calls": calls(log)})
+        def step(label: str, args: list[str], repeat: int = 1) -> None:
+            """The median of ``repeat`` runs (commands that change nothing can repeat):
+            a shared machine's noise is larger than the differences measured."""
+            results = []
+            for _ in range(repeat):
+                results.append(measure(cli + args, base, env))
+                counted = calls(log)
+            results.sort(key=lambda r: r["seconds"])
+            counted_instructions = instructions(cli + args, base, env) if count_instructions else None
+            calls(log)
+            rows.append({"n": count, "step": label, **results[len(results) // 2], "calls": counted,
+                         "runs": repeat, "instructions": counted_instructions})
 
-        step("validate", ["validate"])
-        step("plan (empty store)", ["plan"])
+        repeat = 3 if count <= 1000 else 1
+        step("validate", ["validate"], repeat)
+        step("plan (empty store)", ["plan"], repeat)
+        # apply changes the store, so it runs once and its instructions are not counted.
+        saved, count_instructions_apply = count_instructions, False
+        count_instructions = count_instructions_apply
         step("apply", ["apply", "-q"])
-        step("plan (no changes)", ["plan"])
+        count_instructions = saved
+        step("plan (no changes)", ["plan"], repeat)
         changed = files[:: 100] if count >= 100 else files[:1]
         for path in changed:
             path.write_text(path.read_text().replace("priority:", "wakeToRun: true\n    priority:"))
-        step("plan (1% changed)", ["plan"])
-        floor = measure([sys.executable, "-c", FLOOR, str(base / "tasks.d"), str(base / ".reconcile" / "store")],
-                        base, env)
-        rows.append({"n": count, "step": "floor (YAML + XML parse)", **floor, "calls": {}})
+        step("plan (1% changed)", ["plan"], repeat)
+        floors = sorted((measure([sys.executable, "-c", FLOOR, str(base / "tasks.d"),
+                                  str(base / ".reconcile" / "store")], base, env) for _ in range(repeat)),
+                        key=lambda r: r["seconds"])
+        floor_args = [sys.executable, "-c", FLOOR, str(base / "tasks.d"), str(base / ".reconcile" / "store")]
+        rows.append({"n": count, "step": "floor (YAML + XML parse)", **floors[len(floors) // 2], "calls": {},
+                     "runs": repeat,
+                     "instructions": instructions(floor_args, base, env) if count_instructions else None})
         if keep:
             shutil.copytree(base, keep / f"n{count}", dirs_exist_ok=True)
         return rows
@@ -159,20 +194,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--keep", type=Path, help="keep the generated folders here")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions with perf stat (Linux), once per step")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     all_rows = []
-    print(f"{'N':>6}  {'step':<26} {'wall s':>8} {'ms/task':>8} {'RSS MB':>7}  calls")
+    print(f"{'N':>6}  {'step':<26} {'wall s':>8} {'ms/task':>8} {'RSS MB':>7} {'instr G':>8}  calls")
     for count in sizes:
-        rows = run_size(count, args.keep)
+        rows = run_size(count, args.keep, args.instructions)
         all_rows.extend(rows)
         for row in rows:
             call_text = ", ".join(f"{k} {v}" for k, v in sorted(row["calls"].items())) or "-"
+            counted = f"{row['instructions']:>8.2f}" if row.get("instructions") else f"{'-':>8}"
             print(f"{row['n']:>6}  {row['step']:<26} {row['seconds']:>8.2f} "
-                  f"{row['seconds'] * 1000 / row['n']:>8.2f} {row['rss_mb']:>7.0f}  {call_text}")
+                  f"{row['seconds'] * 1000 / row['n']:>8.2f} {row['rss_mb']:>7.0f} {counted}  {call_text}")
         plan = next(r for r in rows if r["step"] == "plan (no changes)")
         floor = next(r for r in rows if r["step"].startswith("floor"))
-        print(f"{count:>6}  plan (no changes) / floor = {plan['seconds'] / floor['seconds']:.2f}")
+        ratio = f"plan (no changes) / floor = {plan['seconds'] / floor['seconds']:.2f}"
+        if plan.get("instructions") and floor.get("instructions"):
+            ratio += f" (in instructions: {plan['instructions'] / floor['instructions']:.2f})"
+        print(f"{count:>6}  {ratio}")
     by = {(r["n"], r["step"]): r["seconds"] for r in all_rows}
     if (1000, "plan (no changes)") in by and (10000, "plan (no changes)") in by:
         ratio = by[(10000, "plan (no changes)")] / by[(1000, "plan (no changes)")]

@@ -160,7 +160,6 @@ class Compiler:
     # --- the task ------------------------------------------------------------------
     def compile(self) -> TaskSpec | None:
         data = self.doc.data
-        self._check_xml_characters(data, ())
         metadata = data.get("metadata") or {}
         spec = data.get("spec") or {}
         path = self._part(lambda: self._path(metadata), None)
@@ -231,20 +230,6 @@ class Compiler:
                 return True
             node = node[step]
         return False
-
-    def _check_xml_characters(self, value: Any, path: tuple[Any, ...]) -> None:
-        if isinstance(value, str):
-            bad = invalid_xml_char(value)
-            if bad is not None:
-                self.problem(path, f"contains the character U+{ord(bad):04X}, which task XML cannot hold")
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(key, str) and invalid_xml_char(key):
-                    self.problem(path + (key,), "a key contains a character task XML cannot hold", key=True)
-                self._check_xml_characters(item, path + (key,))
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                self._check_xml_characters(item, path + (index,))
 
     def _path(self, metadata: dict[str, Any]) -> str | None:
         name = metadata.get("name")

@@ -301,7 +301,6 @@ def _pieces() -> tuple[int, dict[tuple[int, str], int], dict[tuple[int, str, int
     return every, month_day, month_week_day, weekday_bits
 
 
-_ALL_DAYS, _MONTH_DAY, _MONTH_WEEK_DAY, _WEEKDAY = _pieces()
 
 
 def _month_numbers(schedule: model.ByMonth | model.ByMonthDayOfWeek) -> list[int]:
@@ -314,20 +313,20 @@ def _schedule_bits(schedule: model.Schedule) -> int:
     trigger fires once on a date even when two of its weeks (4 and Last) name it."""
     out = 0
     if isinstance(schedule, model.ByDay):
-        return _ALL_DAYS
+        return _cal().all_days
     if isinstance(schedule, model.ByWeek):
         for name in schedule.days:
-            out |= _WEEKDAY[_DAY_NAMES.index(name)]
+            out |= _cal().weekday[_DAY_NAMES.index(name)]
         return out
     if isinstance(schedule, model.ByMonth):
         for month in _month_numbers(schedule):
             for token in schedule.days:
-                out |= _MONTH_DAY.get((month, token), 0)
+                out |= _cal().month_day.get((month, token), 0)
         return out
     for month in _month_numbers(schedule):
         for week in schedule.weeks:
             for name in schedule.days:
-                out |= _MONTH_WEEK_DAY[(month, week, _DAY_NAMES.index(name))]
+                out |= _cal().month_week_day[(month, week, _DAY_NAMES.index(name))]
     return out
 
 
@@ -356,7 +355,26 @@ def _masks() -> tuple[dict[int, int], dict[int, int], int, dict[int, int], dict[
     return by_month, by_day, last_day, by_weekday, by_nth, by_last_weekday
 
 
-_BY_MONTH, _BY_DAY, _LAST_DAY, _BY_WEEKDAY, _BY_NTH, _BY_LAST_WEEKDAY = _masks()
+@dataclass(frozen=True)
+class _Calendar:
+    """Every date shape as bits, and the masks cron fields and Task Scheduler patterns
+    are unions of. Built on first use (a plan without cron never pays for it)."""
+
+    all_days: int
+    month_day: dict
+    month_week_day: dict
+    weekday: dict
+    by_month: dict
+    by_day: dict
+    last_day: int
+    by_weekday: dict
+    by_nth: dict
+    by_last_weekday: dict
+
+
+@functools.lru_cache(maxsize=1)
+def _cal() -> _Calendar:
+    return _Calendar(*_pieces(), *_masks())
 
 
 def _union(masks: dict[Any, int], keys: Iterable[Any]) -> int:
@@ -368,12 +386,12 @@ def _union(masks: dict[Any, int], keys: Iterable[Any]) -> int:
 
 def _cron_bits(cron: _Cron, *, weekday_side: bool = True) -> int:
     """The dates cron fires on (``weekday_side=False``: the day-of-month side alone)."""
-    months = _union(_BY_MONTH, cron.months)
-    dom = _union(_BY_DAY, cron.days) | (_LAST_DAY if cron.last_day else 0)
+    months = _union(_cal().by_month, cron.months)
+    dom = _union(_cal().by_day, cron.days) | (_cal().last_day if cron.last_day else 0)
     if not weekday_side:
         return months & dom
-    dow = (_union(_BY_WEEKDAY, cron.weekdays) | _union(_BY_NTH, cron.nth)
-           | _union(_BY_LAST_WEEKDAY, cron.last_weekdays))
+    dow = (_union(_cal().by_weekday, cron.weekdays) | _union(_cal().by_nth, cron.nth)
+           | _union(_cal().by_last_weekday, cron.last_weekdays))
     # crontab(5): the days are ANDed when either field starts with '*', else ORed.
     matched = (dom & dow) if cron.day_star or cron.weekday_star else (dom | dow)
     return months & matched
@@ -431,7 +449,7 @@ def _and_patterns(cron: _Cron, wanted: int) -> list[model.Schedule]:
     ``*/100,1-7`` with Monday (the first Monday) passes; odd days with Monday does not."""
     per_month: dict[int, set[tuple[str, int]]] = {}
     covered = 0
-    for (month, week, weekday), piece in _MONTH_WEEK_DAY.items():
+    for (month, week, weekday), piece in _cal().month_week_day.items():
         if month in cron.months and piece & ~wanted == 0:
             per_month.setdefault(month, set()).add((week, weekday))
             covered |= piece
@@ -454,8 +472,8 @@ def _tidy(schedule: model.Schedule) -> model.Schedule | None:
     ByMonthDayOfWeek over every week of every month is a ByWeek."""
     if isinstance(schedule, model.ByMonth):
         months = _month_numbers(schedule)
-        tokens = tuple(t for t in schedule.days if any(_MONTH_DAY.get((m, t)) for m in months))
-        months = [m for m in months if any(_MONTH_DAY.get((m, t)) for t in tokens)]
+        tokens = tuple(t for t in schedule.days if any(_cal().month_day.get((m, t)) for m in months))
+        months = [m for m in months if any(_cal().month_day.get((m, t)) for t in tokens)]
         if not tokens:
             return None
         return model.ByMonth(days=tokens, months=_names(months, model.MONTHS, 1))
@@ -470,7 +488,7 @@ def _day_patterns(cron: _Cron, expression: str) -> tuple[list[model.Schedule], i
     wanted = _cron_bits(cron)
     if wanted == 0:
         raise _never(cron)
-    if wanted == _ALL_DAYS:
+    if wanted == _cal().all_days:
         return [model.ByDay()], wanted
     full_dom = set(range(1, 32)) <= cron.days
     full_dow = len(cron.weekdays) == 7
@@ -809,7 +827,7 @@ def _convert(expression: str, start_date: datetime.date) -> Conversion:
     else:
         cron = _parse(text)
     patterns, wanted = _day_patterns(cron, text)
-    every_day = wanted == _ALL_DAYS
+    every_day = wanted == _cal().all_days
     windows = _windows(cron.minutes, cron.hours, every_day)
     needed = len(patterns) * len(windows)
     if needed > MAX_TRIGGERS:

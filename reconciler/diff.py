@@ -109,8 +109,10 @@ def readable(form: dict[str, Any]) -> dict[str, Any]:
     a change in a run block shows field by field. For display only: plans compare the
     canonical form itself."""
     actions = form.get("Actions")
-    if not isinstance(actions, list):
-        return form
+    if not isinstance(actions, list) or not any(
+            "reconciler.runner" in str(a.get("Exec", {}).get("Arguments", "")) for a in actions
+            if isinstance(a, dict) and isinstance(a.get("Exec"), dict)):
+        return form  # no runner action: nothing to decode (and no import of workflow)
     from . import workflow
 
     shown = []

@@ -12,9 +12,7 @@ import datetime as _dt
 import errno
 import json
 import os
-import socket
 import sys
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -63,12 +61,26 @@ def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
         kernel32.CloseHandle(handle)
 
 
+def _hostname() -> str:
+    """This machine's name (without importing socket, which is slow to import)."""
+    try:
+        return os.uname().nodename
+    except AttributeError:  # pragma: no cover - Windows
+        import socket
+
+        return socket.gethostname()
+
+
+def _token() -> str:
+    return os.urandom(16).hex()
+
+
 def _holder() -> dict[str, Any]:
     return {
         "pid": os.getpid(),
-        "host": socket.gethostname(),
+        "host": _hostname(),
         "started": _dt.datetime.now().astimezone().replace(microsecond=0).isoformat(),
-        "token": uuid.uuid4().hex,
+        "token": _token(),
     }
 
 
@@ -91,7 +103,7 @@ def _stale(holder: dict[str, Any]) -> bool:
     """A lock is stale when its process is gone. Only a lock taken on this host can be
     checked; a foreign or unreadable one counts as held (the user removes it)."""
     pid = holder.get("pid")
-    return (isinstance(pid, int) and holder.get("host") == socket.gethostname()
+    return (isinstance(pid, int) and holder.get("host") == _hostname()
             and not pid_alive(pid))
 
 
@@ -99,7 +111,7 @@ def _publish(path: Path, body: str) -> bool:
     """Create ``path`` holding ``body`` unless it exists. The text is written to a
     private temporary name first and hard-linked into place, so nobody ever reads a
     half-written lock; without hard links (some network shares), O_EXCL is used."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{_token()}.tmp")
     with open(temporary, "x", encoding="utf-8") as handle:
         handle.write(body)
         handle.flush()
@@ -152,7 +164,7 @@ def acquire(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         # Take over a dead holder's lock: move it aside under a unique name (atomic, so
         # of two processes doing this only one gets that file), then check that what we
         # moved is the stale lock we judged and not a fresh one somebody just created.
-        aside = lock.with_name(f".{lock.name}.stale.{uuid.uuid4().hex}")
+        aside = lock.with_name(f".{lock.name}.stale.{_token()}")
         try:
             os.replace(lock, aside)
         except FileNotFoundError:

@@ -31,19 +31,21 @@ class _Doc:
     schema_valid: bool = True
 
 
-def discover(directory: str) -> list[str]:
-    """Manifest files under ``directory``, sorted, as paths the user recognises
-    (``tasks.d/excel.yaml``). Hidden folders (``.git``) are skipped."""
+def discover(directory: str) -> list[tuple[str, list[str]]]:
+    """Manifest files under ``directory``, folder by folder (a folder before the folders
+    in it), as paths the user recognises (``tasks.d/excel.yaml``). Hidden folders
+    (``.git``) are skipped."""
     if not os.path.isdir(directory):
         if os.path.exists(directory):
             raise UsageError(f"--dir {directory}: not a directory")
         raise UsageError(f"--dir {directory}: no such directory")
-    found: list[str] = []
+    found: list[tuple[str, list[str]]] = []
     for current, folders, files in os.walk(directory):
         folders[:] = sorted(f for f in folders if not f.startswith("."))
-        for file in sorted(files):
-            if file.endswith((".yaml", ".yml")) and not file.startswith("."):
-                found.append(os.path.join(current, file))
+        manifests = [os.path.join(current, f) for f in sorted(files)
+                     if f.endswith((".yaml", ".yml")) and not f.startswith(".")]
+        if manifests:
+            found.append((current, manifests))
     return found
 
 
@@ -88,80 +90,103 @@ def _merge(defaults: PosDict, own: PosDict, defaults_file: str, top: bool = Fals
     return merged
 
 
-def load(directory: str, root: str,
-         convert_cron: Callable[..., Any] | None = None) -> list[TaskSpec]:
-    """Every task under ``directory``; raises ManifestError listing every problem."""
-    problems: list[Problem] = []
-    schema_positions: set[tuple[str, int, int]] = set()
-    docs: list[_Doc] = []
-    base = Path(directory)
-    for file in discover(directory):
-        relative_dir = Path(file).parent.relative_to(base) if Path(file).parent != base else Path(".")
-        for document in _read(file, problems):
+class _Loader:
+    """One run over the manifest folder: documents are read, checked and compiled folder
+    by folder, top down, so a folder's Defaults and its parents' are known when its tasks
+    compile, and only one folder's documents are held at a time."""
+
+    def __init__(self, directory: str, root: str, convert_cron: Callable[..., Any] | None) -> None:
+        self.base = Path(directory)
+        self.root = root
+        self.convert_cron = convert_cron
+        self.problems: list[Problem] = []
+        self.schema_positions: set[tuple[str, int, int]] = set()
+        self.defaults: dict[Path, _Doc] = {}
+        self.tasks: list[TaskSpec] = []
+        self.located: dict[int, Located] = {}  # tasks with a run block -> their document
+        self.seen: dict[str, TaskSpec] = {}
+
+    def folder(self, folder: str, files: list[str]) -> None:
+        relative = Path(folder).relative_to(self.base) if Path(folder) != self.base else Path(".")
+        docs = [doc for file in files for doc in self._documents(file, relative)]
+        for doc in docs:
+            if doc.data.get("kind") == "Defaults":
+                self._defaults(doc)
+        for doc in docs:
+            if doc.data.get("kind") == "ScheduledTask":
+                self._task(doc)
+
+    def _documents(self, file: str, relative: Path) -> list[_Doc]:
+        out = []
+        for document in _read(file, self.problems):
             data = document.data
             if data is None:
                 continue  # an empty document (a trailing ---)
             if not isinstance(data, PosDict):
-                problems.append(Problem(file, document.line, document.column,
-                                        "a manifest document must be a mapping with apiVersion and kind"))
+                self.problems.append(Problem(file, document.line, document.column,
+                                             "a manifest document must be a mapping with apiVersion and kind"))
                 continue
+            for line, column, char in document.not_xml:
+                self.problems.append(Problem(file, line, column, f"contains the character "
+                                                                 f"U+{ord(char):04X}, which task XML cannot hold"))
             found = schema.problems(data)
             for problem in found:
                 where = position(data, problem.path, problem.at_key) or (document.line, document.column)
-                problems.append(Problem(file, where[0], where[1], problem.message))
-                schema_positions.add((file, where[0], where[1]))
+                self.problems.append(Problem(file, where[0], where[1], problem.message))
+                self.schema_positions.add((file, where[0], where[1]))
             # A document with schema problems is still compiled (every problem in one
             # run), as long as its outline is there to compile.
             if not found or (data.get("kind") in ("ScheduledTask", "Defaults")
                              and isinstance(data.get("spec", PosDict()), PosDict)
                              and isinstance(data.get("metadata", PosDict()), PosDict)):
-                docs.append(_Doc(file, relative_dir, data, document.line, document.column,
-                                 schema_valid=not found))
+                out.append(_Doc(file, relative, data, document.line, document.column, schema_valid=not found))
+        return out
 
-    defaults: dict[Path, _Doc] = {}
-    for doc in docs:
-        if doc.data.get("kind") != "Defaults":
-            continue
-        if doc.directory in defaults:
-            first = defaults[doc.directory]
-            problems.append(Problem(doc.file, doc.line, doc.column,
-                                    f"a second Defaults document for this directory "
-                                    f"(the first is at {first.file}:{first.line}:{first.column})"))
-            continue
-        defaults[doc.directory] = doc
+    def _defaults(self, doc: _Doc) -> None:
+        if doc.directory in self.defaults:
+            first = self.defaults[doc.directory]
+            self.problems.append(Problem(doc.file, doc.line, doc.column,
+                                         f"a second Defaults document for this directory "
+                                         f"(the first is at {first.file}:{first.line}:{first.column})"))
+            return
+        self.defaults[doc.directory] = doc
 
-    tasks: list[TaskSpec] = []
-    located: dict[int, Located] = {}  # id(task) -> its document, for later problems
-    seen: dict[str, TaskSpec] = {}
-    for doc in docs:
-        if doc.data.get("kind") != "ScheduledTask":
-            continue
+    def _task(self, doc: _Doc) -> None:
         merged = doc.data
-        nearest = _nearest(defaults, doc.directory)
+        nearest = _nearest(self.defaults, doc.directory)
         if nearest is not None and isinstance(nearest.data.get("spec"), PosDict):
             own_spec = doc.data.get("spec") or PosDict()
             spec = _merge(nearest.data["spec"], own_spec, nearest.file, top=True)
             merged = _with_key(doc.data, "spec", spec)
         lenient = not doc.schema_valid or (nearest is not None and not nearest.schema_valid)
-        compiler = Compiler(Located(merged, doc.file), root, convert_cron, lenient=lenient)
+        compiler = Compiler(Located(merged, doc.file), self.root, self.convert_cron, lenient=lenient)
         task = compiler.compile()
-        problems.extend(p for p in compiler.problems
-                        if (p.path, p.line, p.column) not in schema_positions)
+        self.problems.extend(p for p in compiler.problems
+                             if (p.path, p.line, p.column) not in self.schema_positions)
         if task is None or lenient:
-            continue
+            return
         key = names.key(task.path)
-        if key in seen:
-            first = seen[key]
-            problems.append(Problem(task.origin.file, task.origin.line, task.origin.column,
-                                    f"task {task.path} is also defined at {first.origin} "
-                                    "(task paths compare case-insensitively)"))
-            continue
-        seen[key] = task
-        tasks.append(task)
-        located[id(task)] = compiler.doc
-    tasks = workflows(tasks, located, problems)
-    if problems:
-        raise ManifestError(sorted(set(problems)))
+        if key in self.seen:
+            first = self.seen[key]
+            self.problems.append(Problem(task.origin.file, task.origin.line, task.origin.column,
+                                         f"task {task.path} is also defined at {first.origin} "
+                                         "(task paths compare case-insensitively)"))
+            return
+        self.seen[key] = task
+        self.tasks.append(task)
+        if task.run is not None:
+            self.located[id(task)] = compiler.doc
+
+
+def load(directory: str, root: str,
+         convert_cron: Callable[..., Any] | None = None) -> list[TaskSpec]:
+    """Every task under ``directory``; raises ManifestError listing every problem."""
+    loader = _Loader(directory, root, convert_cron)
+    for folder, files in discover(directory):
+        loader.folder(folder, files)
+    tasks = workflows(loader.tasks, loader.located, loader.problems)
+    if loader.problems:
+        raise ManifestError(sorted(set(loader.problems)))
     return sorted(tasks, key=lambda t: names.key(t.path))
 
 

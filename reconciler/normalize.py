@@ -18,6 +18,7 @@ except ones Windows adds by itself on export (``HideAppWindow``).
 """
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any, Callable
@@ -343,39 +344,84 @@ def _actions(element: etree._Element | None, resolve: Resolver) -> list[dict[str
     return out
 
 
+def trigger_order(trigger: dict[str, Any]) -> str:
+    """The sort key of a canonical trigger (triggers are a multiset)."""
+    return json.dumps(trigger, sort_keys=True)
+
+
+def _registration(element: etree._Element | None, resolve: Resolver) -> dict[str, Any]:
+    registration: dict[str, Any] = {}
+    if element is not None:
+        unknown = _fill(element, REGISTRATION_KEPT, resolve, registration)
+        _keep_unknown([u for u in unknown if localname(u) not in REGISTRATION_DROPPED], registration)
+    return registration
+
+
+class Sections:
+    """The canonical form of each part of a task, computed on demand. ``render`` asks
+    for the same parts of many tasks and caches them by the spec that made them; here
+    they are computed from the elements, which keeps one definition of each."""
+
+    def __init__(self, task: etree._Element, resolve: Resolver) -> None:
+        self.task = task
+        self.resolve = resolve
+        first: dict[str, etree._Element] = {}
+        for child in children(task):
+            first.setdefault(localname(child), child)
+        self.first = first
+
+    def registration(self) -> dict[str, Any]:
+        return _registration(self.first.get("RegistrationInfo"), self.resolve)
+
+    def principal(self) -> dict[str, Any]:
+        return _principal(self.task, self.resolve)
+
+    def settings(self) -> dict[str, Any]:
+        return _settings(self.first.get("Settings"), self.resolve)
+
+    def trigger_elements(self) -> list[etree._Element]:
+        return children(self.first["Triggers"]) if "Triggers" in self.first else []
+
+    def trigger(self, element: etree._Element) -> tuple[dict[str, Any], str]:
+        form = canonical_trigger(element, self.resolve)
+        return form, trigger_order(form)
+
+    def action_elements(self) -> list[etree._Element]:
+        return children(self.first["Actions"]) if "Actions" in self.first else []
+
+    def action(self, element: etree._Element) -> dict[str, Any]:
+        holder = etree.Element("Actions")
+        holder.append(copy.deepcopy(element))
+        return _actions(holder, self.resolve)[0]
+
+    def assemble(self, registration: dict[str, Any], principal: dict[str, Any], settings: dict[str, Any],
+                 triggers: list[tuple[dict[str, Any], str]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "RegistrationInfo": registration,
+            "Principal": principal,
+            "Settings": settings,
+            "Triggers": [form for form, _ in sorted(triggers, key=lambda pair: pair[1])],
+            "Actions": actions,
+        }
+        if "Data" in self.first:
+            result["Data"] = _generic(self.first["Data"])
+        for name, element in self.first.items():
+            if name not in ("RegistrationInfo", "Principals", "Settings", "Triggers", "Actions", "Data"):
+                if name not in IGNORED:
+                    result[name] = _generic(element)
+        return result
+
+
 def canonical(task: etree._Element | str, resolve: Resolver = accounts.well_known) -> dict[str, Any]:
     """The canonical form of a task (an lxml ``Task`` element or its XML text)."""
     if isinstance(task, str):
         task = parse(task)
-    parts: dict[str, list[etree._Element]] = {}
-    for child in children(task):
-        parts.setdefault(localname(child), []).append(child)
-    first = {name: elements[0] for name, elements in parts.items()}
-
-    registration: dict[str, Any] = {}
-    if "RegistrationInfo" in first:
-        unknown = _fill(first["RegistrationInfo"], REGISTRATION_KEPT, resolve, registration)
-        _keep_unknown([u for u in unknown if localname(u) not in REGISTRATION_DROPPED], registration)
-
-    triggers = [
-        canonical_trigger(t, resolve) for t in children(first["Triggers"])
-    ] if "Triggers" in first else []
-    triggers.sort(key=lambda t: json.dumps(t, sort_keys=True))
-
-    result: dict[str, Any] = {
-        "RegistrationInfo": registration,
-        "Principal": _principal(task, resolve),
-        "Settings": _settings(first.get("Settings"), resolve),
-        "Triggers": triggers,
-        "Actions": _actions(first.get("Actions"), resolve),
-    }
-    if "Data" in first:
-        result["Data"] = _generic(first["Data"])
-    for name, element in first.items():
-        if name not in ("RegistrationInfo", "Principals", "Settings", "Triggers", "Actions", "Data"):
-            if name not in IGNORED:
-                result[name] = _generic(element)
-    return result
+    sections = Sections(task, resolve)
+    return sections.assemble(
+        sections.registration(), sections.principal(), sections.settings(),
+        [sections.trigger(t) for t in sections.trigger_elements()],
+        _actions(sections.first.get("Actions"), resolve),
+    )
 
 
 def fingerprint(canonical_form: dict[str, Any]) -> str:

@@ -248,11 +248,47 @@ def serialize(task: etree._Element) -> str:
     return etree.tostring(task, encoding="unicode")
 
 
+# Canonical forms of task parts by the spec that rendered them. Tasks of one repository
+# share their settings, accounts and schedules; each distinct part is canonicalised once.
+# The forms are shared between tasks: nothing may change a canonical form in place.
+_PARTS: dict[tuple[Any, ...], Any] = {}
+_PARTS_LIMIT = 50_000
+
+
+def _part(key: tuple[Any, ...], compute: Any) -> Any:
+    found = _PARTS.get(key)
+    if found is None:
+        found = compute()
+        if len(_PARTS) < _PARTS_LIMIT:
+            _PARTS[key] = found
+    return found
+
+
+def _canonical(spec: TaskSpec, task: etree._Element, resolve: normalize.Resolver) -> dict[str, Any]:
+    """``normalize.canonical(task, resolve)``, with the parts cached by their spec."""
+    sections = normalize.Sections(task, resolve)
+    who = (getattr(resolve, "__func__", resolve), id(getattr(resolve, "__self__", None)))
+    triggers = [
+        _part(("trigger", trigger, who), lambda element=element: sections.trigger(element))
+        for trigger, element in zip(spec.triggers, sections.trigger_elements())
+    ]
+    actions = [
+        _part(("action", action), lambda element=element: sections.action(element))
+        for action, element in zip(spec.actions, sections.action_elements())
+    ]
+    return sections.assemble(
+        sections.registration(),
+        _part(("principal", spec.principal, who), sections.principal),
+        _part(("settings", spec.settings), sections.settings),
+        triggers, actions,
+    )
+
+
 def render(spec: TaskSpec, root: str, resolve: normalize.Resolver = accounts.well_known,
            extra_marker: dict[str, Any] | None = None) -> Rendered:
     """Render a task with its ownership marker (root, path, protect, content hash)."""
     task = build(spec)
-    canonical_form = normalize.canonical(task, resolve)
+    canonical_form = _canonical(spec, task, resolve)
     digest = normalize.fingerprint(canonical_form)
     registration = task.find(_NS + "RegistrationInfo")
     fields = marker.Marker(root=root, path=spec.path, protect=spec.protect, hash=digest,

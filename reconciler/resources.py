@@ -3,7 +3,6 @@ repository, or inside the package when installed from a wheel."""
 from __future__ import annotations
 
 import functools
-import importlib.resources
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -13,6 +12,8 @@ def _read(folder: str, name: str, package: str | None = None) -> str:
     local = _REPO / folder / name
     if local.is_file():
         return local.read_text(encoding="utf-8")
+    import importlib.resources  # only an installed copy needs it (and it is slow to import)
+
     package = package or f"reconciler.{folder}"
     return importlib.resources.files(package).joinpath(name).read_text(encoding="utf-8")
 

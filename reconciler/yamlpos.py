@@ -43,6 +43,10 @@ class YamlError(Exception):
         self.message = message
 
 
+_NONE: frozenset[Any] = frozenset()
+_NO_FILES: dict[Any, str] = {}  # never written to: PosDict.files is replaced, not filled
+
+
 class PosDict(dict):
     """A mapping that remembers where each key and its value were written
     (1-based ``(key_line, key_col, value_line, value_col)``)."""
@@ -53,8 +57,10 @@ class PosDict(dict):
         super().__init__()
         self.pos: dict[Any, tuple[int, int, int, int]] = {}
         self.start: tuple[int, int] = (1, 1)
-        self.merged: set[Any] = set()  # keys that came from a << merge
-        self.files: dict[Any, str] = {}  # keys merged in from another file (Defaults)
+        # Rare, so shared empty values until needed (every mapping of every document has
+        # them: at ten thousand manifests that is tens of megabytes).
+        self.merged: frozenset[Any] | set[Any] = _NONE  # keys that came from a << merge
+        self.files: dict[Any, str] = _NO_FILES  # keys merged in from another file (Defaults)
 
 
 class PosList(list):
@@ -71,9 +77,15 @@ class Document:
     data: Any
     line: int  # where the document starts
     column: int
+    # (line, column, character) of every character task XML cannot hold. Only a
+    # double-quoted scalar's escapes can produce one (the reader refuses them elsewhere),
+    # so they are found here, once per file, instead of by walking every value later.
+    not_xml: tuple[tuple[int, int, str], ...] = ()
 
 
 _SPECIAL_FIRST = set("0123456789+-.~nNtTfF")
+# Characters XML 1.0 cannot hold (control characters, lone surrogates, U+FFFE/U+FFFF).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _plain_scalar(text: str) -> Any:
@@ -146,6 +158,7 @@ def load_all(text: str) -> list[Document]:
     stack: list[list[Any]] = []
     anchors: dict[str, tuple[Any, int]] = {}
     doc_start = (1, 1)
+    not_xml: list[tuple[int, int, str]] = []
     total = 0
     scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
     start_events = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
@@ -156,6 +169,10 @@ def load_all(text: str) -> list[Document]:
             # Scalars are most events: the cheapest path first.
             if kind is scalar_event:
                 mark = event.start_mark
+                if event.style == '"':
+                    bad = _NOT_XML.search(event.value)
+                    if bad is not None:
+                        not_xml.append((mark.line + 1, mark.column + 1, bad.group(0)))
                 try:
                     value = _scalar(event)
                 except ValueError:  # a number too long for int(): never a valid value
@@ -203,12 +220,13 @@ def load_all(text: str) -> list[Document]:
                 # Anchors are per document; the expansion budget is per file, so many
                 # small documents cannot add up to a bomb.
                 anchors.clear()
+                not_xml = []
                 doc_start = (line, column)
                 stack.append([None, _ROOT, None, 0])
                 continue
             if kind is yaml.DocumentEndEvent:
                 root = stack.pop()
-                documents.append(Document(root[0], *doc_start))
+                documents.append(Document(root[0], *doc_start, tuple(not_xml)))
                 continue
     except yaml.MarkedYAMLError as err:
         problem_mark = err.problem_mark or err.context_mark
@@ -244,18 +262,14 @@ def _add(stack: list[list[Any]], value: Any, size: int, line: int, column: int) 
         frame[1] = _NO_KEY
         return
     frame[3] += size
-    if isinstance(container, PosList):
+    if type(container) is PosList:
         container.append(value)
         container.pos.append((line, column))
         return
-    # A mapping alternates keys and values.
+    # A mapping alternates keys and values (a scalar key is always hashable).
     if frame[1] is _NO_KEY:
         if isinstance(value, (PosDict, PosList)):
             raise YamlError(line, column, "a mapping or list cannot be used as a key")
-        try:
-            hash(value)
-        except TypeError:  # pragma: no cover
-            raise YamlError(line, column, "this key cannot be used") from None
         frame[1] = value
         frame[2] = (line, column)
         return
@@ -270,7 +284,8 @@ def _add(stack: list[list[Any]], value: Any, size: int, line: int, column: int) 
                         f"duplicate key {key!r} (first at line {first[0]})")
     container[key] = value
     container.pos[key] = (key_mark[0], key_mark[1], line, column)
-    container.merged.discard(key)
+    if container.merged:
+        container.merged.discard(key)
 
 
 def _merge(container: PosDict, value: Any, line: int, column: int) -> None:
@@ -283,6 +298,8 @@ def _merge(container: PosDict, value: Any, line: int, column: int) -> None:
             if k not in container:
                 container[k] = v
                 container.pos[k] = source.pos[k]
+                if not isinstance(container.merged, set):
+                    container.merged = set()
                 container.merged.add(k)
 
 
