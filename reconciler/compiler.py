@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from typing import Any, Callable
 
-from . import accounts, cmdline, durations, names
+from . import accounts, cmdline, durations, names, vocabulary
 from .durations import Duration
 from .errors import Problem
 from .model import (
@@ -30,16 +30,12 @@ MAX_TRIGGERS = 48
 
 _WEEKDAY = {d[:3].lower(): d for d in WEEKDAYS}
 _MONTH = {m[:3].lower(): m for m in MONTHS}
-_WEEK = {"first": "1", "second": "2", "third": "3", "fourth": "4", "last": "Last"}
-_SESSION = {"lock": "SessionLock", "unlock": "SessionUnlock", "remoteConnect": "RemoteConnect",
-            "remoteDisconnect": "RemoteDisconnect", "consoleConnect": "ConsoleConnect",
-            "consoleDisconnect": "ConsoleDisconnect"}
-_MULTIPLE = {"ignoreNew": "IgnoreNew", "queue": "Queue", "parallel": "Parallel",
-             "stopExisting": "StopExisting"}
-_LOGON = {"password": "Password", "s4u": "S4U", "interactive": "InteractiveToken",
-          "interactiveOrPassword": "InteractiveTokenOrPassword"}
-_RUN_LEVEL = {"limited": "LeastPrivilege", "highest": "HighestAvailable"}
-_SID_TYPE = {"none": "None", "unrestricted": "Unrestricted", "default": "Default"}
+_WEEK = vocabulary.WEEK
+_SESSION = vocabulary.SESSION
+_MULTIPLE = vocabulary.MULTIPLE_INSTANCES
+_LOGON = vocabulary.LOGON
+_RUN_LEVEL = vocabulary.RUN_LEVEL
+_SID_TYPE = vocabulary.SID_TYPE
 _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$")
 _CMD_META = set('&|<>^%"')
 

@@ -12,21 +12,17 @@ from typing import Any
 
 from lxml import etree
 
-from . import accounts, cmdline, durations, names, normalize, workflow
+from . import accounts, cmdline, durations, names, normalize, vocabulary, workflow
 from .errors import ReconcileError
 from .model import MONTHS
 from .taskxml import children, localname
 
 DEFAULT_START_DATE = "2000-01-03"
-_WEEKS = {"1": "first", "2": "second", "3": "third", "4": "fourth", "Last": "last"}
-_SESSION = {"SessionLock": "lock", "SessionUnlock": "unlock", "RemoteConnect": "remoteConnect",
-            "RemoteDisconnect": "remoteDisconnect", "ConsoleConnect": "consoleConnect",
-            "ConsoleDisconnect": "consoleDisconnect"}
-_MULTIPLE = {"IgnoreNew": "ignoreNew", "Queue": "queue", "Parallel": "parallel",
-             "StopExisting": "stopExisting"}
-_LOGON = {"Password": "password", "S4U": "s4u", "InteractiveToken": "interactive",
-          "InteractiveTokenOrPassword": "interactiveOrPassword"}
-_SID_TYPE = {"None": "none", "Unrestricted": "unrestricted", "Default": "default"}
+_WEEKS = vocabulary.inverse(vocabulary.WEEK)
+_SESSION = vocabulary.inverse(vocabulary.SESSION)
+_MULTIPLE = vocabulary.inverse(vocabulary.MULTIPLE_INSTANCES)
+_LOGON = vocabulary.inverse(vocabulary.LOGON)
+_SID_TYPE = vocabulary.inverse(vocabulary.SID_TYPE)
 _BOUNDARY = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})?$")
 
 # Settings with a plain value: element -> (manifest key, Task Scheduler default).
