@@ -148,7 +148,7 @@ class ComHandlerAction:
     data: str | None = None
 
 
-Action_ = Union[ExecAction, ComHandlerAction]
+TaskAction = Union[ExecAction, ComHandlerAction]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,7 +175,7 @@ class TaskSpec:
     folder: tuple[str, ...]
     description: str | None
     triggers: tuple[Trigger, ...]
-    actions: tuple[Action_, ...]
+    actions: tuple[TaskAction, ...]
     principal: Principal
     # Settings children in render order: (XML element name, value); nested settings
     # (IdleSettings, RestartOnFailure, ...) hold a tuple of such pairs.
