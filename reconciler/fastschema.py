@@ -144,6 +144,16 @@ class Compiler:
 
     def _k_type(self, kinds: Any, schema: dict) -> Check:
         wanted = [kinds] if isinstance(kinds, str) else list(kinds)
+        plain = {"string": str, "object": dict, "array": list, "boolean": bool, "null": type(None)}
+        if all(k in plain for k in wanted):
+            # One isinstance in C for the common types (no bool/int subtleties here).
+            types = tuple(plain[k] for k in wanted)
+
+            def fast(instance: Any, path: tuple, errors: list) -> None:
+                if not isinstance(instance, types):
+                    errors.append(Error("type", kinds, instance, path, schema,
+                                        message=f"{instance!r} is not of type {kinds!r}"))
+            return fast
 
         def check(instance: Any, path: tuple, errors: list) -> None:
             if not any(_is_type(instance, k) for k in wanted):
@@ -167,7 +177,7 @@ class Compiler:
         known = set(schema.get("properties", {}))
         if additional is False:
             def check(instance: Any, path: tuple, errors: list) -> None:
-                if isinstance(instance, dict) and any(k not in known for k in instance):
+                if isinstance(instance, dict) and not known.issuperset(instance):
                     errors.append(Error("additionalProperties", False, instance, path, schema,
                                         message="Additional properties are not allowed"))
             return check

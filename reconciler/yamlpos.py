@@ -182,7 +182,22 @@ def load_all(text: str) -> list[Document]:
                 if event.anchor is not None:
                     anchors[event.anchor] = (value, 1)
                 total += 1
-                _add(stack, value, 1, mark.line + 1, mark.column + 1)
+                frame = stack[-1]
+                container = frame[0]
+                # The common cases inline (a list item, a mapping's value); the rest in _add.
+                if type(container) is PosList:
+                    frame[3] += 1
+                    container.append(value)
+                    container.pos.append((mark.line + 1, mark.column + 1))
+                elif (type(container) is PosDict and frame[1] is not _NO_KEY and frame[1] != "<<"
+                      and frame[1] not in container):
+                    frame[3] += 1
+                    key, key_mark = frame[1], frame[2]
+                    frame[1] = _NO_KEY
+                    container[key] = value
+                    container.pos[key] = (key_mark[0], key_mark[1], mark.line + 1, mark.column + 1)
+                else:
+                    _add(stack, value, 1, mark.line + 1, mark.column + 1)
                 continue
             if kind in end_events:
                 frame = stack.pop()
