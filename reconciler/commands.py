@@ -74,7 +74,7 @@ def read_actual(args: argparse.Namespace, backend: Backend,
     from .state import actual_tasks, body
 
     state = backend.read_state(args.root)
-    known = {body(d.rendered.xml): d.rendered.canonical for d in wanted or ()}
+    known = {body(d.rendered.xml): d.rendered for d in wanted or ()}
     return actual_tasks(state, args.root, backend.resolve_account, known), state.warnings
 
 

@@ -44,6 +44,7 @@ class Rendered:
     xml: str
     canonical: dict[str, Any]
     hash: str
+    marker: marker.Marker
 
 
 @functools.lru_cache(maxsize=1)
@@ -300,7 +301,8 @@ def render(spec: TaskSpec, root: str, resolve: normalize.Resolver = accounts.wel
     documentation.text = fields.dumps()
     registration.insert(0, documentation)
     registration.insert(0, source)
-    return Rendered(path=spec.path, xml=serialize(task), canonical=canonical_form, hash=digest)
+    return Rendered(path=spec.path, xml=serialize(task), canonical=canonical_form, hash=digest,
+                    marker=fields)
 
 
 def declared(xml: str, encoding: str) -> str:

@@ -4,6 +4,7 @@ partial view could delete or overwrite what it did not see)."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from . import marker, names, normalize
 from .backends.base import State
@@ -28,19 +29,25 @@ def body(xml: str) -> str:
 
 
 def actual_tasks(state: State, root: str, resolve: normalize.Resolver,
-                 known: dict[str, dict] | None = None) -> list[Actual]:
-    """``known``: canonical forms by ``body(xml)`` of tasks already canonicalised (the
-    rendered manifests): a live task with exactly that text needs no second pass."""
+                 known: dict[str, Any] | None = None) -> list[Actual]:
+    """``known``: the Rendered manifests by ``body(xml)``: a live task whose text is
+    exactly what was rendered is that task (its canonical form and marker are known) and
+    needs no second reading. Anything else is parsed and canonicalised."""
     out: list[Actual] = []
     known = known or {}
     for key, live in sorted(state.tasks.items()):
         if not names.is_under(live.path, root):
             continue  # defence in depth: backends filter already
+        same = known.get(body(live.xml))
+        if same is not None:
+            out.append(Actual(path=live.path, canonical=same.canonical, marker=same.marker,
+                              fingerprint=live_fingerprint(live.xml)))
+            continue
         try:
             element = parse(live.xml, live.path)
             if localname(element) != "Task":
                 raise TaskXmlError(f"<{localname(element)}> is not a task")
-            canonical = known.get(body(live.xml)) or normalize.canonical(element, resolve)
+            canonical = normalize.canonical(element, resolve)
         except ReconcileError as err:
             raise PartialReadError(
                 f"{live.path}: cannot read this task, so nothing was changed: {err}"
