@@ -1,4 +1,6 @@
 """``python -m reconciler``: the same as ``python reconcile.py``."""
 from .cli import main
 
-raise SystemExit(main())
+# Guarded: a worker process started with "spawn" imports the main module again.
+if __name__ == "__main__":
+    raise SystemExit(main())

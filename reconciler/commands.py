@@ -15,7 +15,7 @@ from .errors import ReconcileError, UsageError
 # `validate` starts quickly.
 if TYPE_CHECKING:
     from . import report
-    from .backends.base import Backend
+    from .backends.base import Backend, State
     from .model import Action, Plan, TaskSpec
     from .planner import Actual, Desired
 
@@ -57,34 +57,75 @@ def _password_hmac(spec: TaskSpec) -> str | None:
     return hmac.new(key.encode("utf-8"), password.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def desired(tasks: list[TaskSpec], args: argparse.Namespace, backend: Backend) -> list[Desired]:
+def desired_one(spec: TaskSpec, root: str, resolve: Callable[[str], str]) -> Desired:
+    """A task as it will be registered: rendered, with its password's HMAC if any.
+    Module-level so that worker processes can run it (see ``parallel``)."""
     from .planner import Desired
     from .render import render
 
-    out = []
-    for spec in tasks:
-        digest = _password_hmac(spec)
-        extra = {"pwHmac": digest} if digest else None
-        out.append(Desired(spec, render(spec, args.root, backend.resolve_account, extra), digest))
-    return out
+    digest = _password_hmac(spec)
+    extra = {"pwHmac": digest} if digest else None
+    return Desired(spec, render(spec, root, resolve, extra), digest)
 
 
-def read_actual(args: argparse.Namespace, backend: Backend,
-                wanted: list[Desired] | None = None) -> tuple[list[Actual], tuple[str, ...]]:
+def desired(tasks: list[TaskSpec], args: argparse.Namespace, backend: Backend,
+            prepared: dict[int, Desired] | None = None) -> list[Desired]:
+    prepared = prepared or {}
+    return [prepared.get(id(spec)) or desired_one(spec, args.root, backend.resolve_account)
+            for spec in tasks]
+
+
+def load_desired(args: argparse.Namespace, backend: Backend,
+                 meanwhile: Callable[[], None] | None = None) -> tuple[list[TaskSpec], dict[int, Desired]]:
+    """``load_tasks``, with each task rendered where the manifests are read (on several
+    cores for large folders): pass the second value to ``compute_plan``."""
+    import functools
+
+    prepare = functools.partial(desired_one, root=args.root, resolve=backend.resolve_account)
+    return manifest.load_prepared(args.dir, args.root, prepare=prepare, meanwhile=meanwhile)
+
+
+class EarlyState:
+    """The live state, read while worker processes finish reading manifests (a plan
+    only: an apply reads under its lock). A failure is kept and raised when the state is
+    asked for, after the manifests are known to be valid: manifest errors come first,
+    as they do when nothing is read early."""
+
+    def __init__(self, backend: Backend, root: str) -> None:
+        self.backend = backend
+        self.root = root
+        self._state: State | None = None
+        self._error: BaseException | None = None
+
+    def __call__(self) -> None:
+        try:
+            self._state = self.backend.read_state(self.root)
+        except Exception as err:  # noqa: BLE001 - raised again by get()
+            self._error = err
+
+    def get(self) -> State | None:
+        if self._error is not None:
+            raise self._error
+        return self._state
+
+
+def read_actual(args: argparse.Namespace, backend: Backend, wanted: list[Desired] | None = None,
+                early: EarlyState | None = None) -> tuple[list[Actual], tuple[str, ...]]:
     from .state import actual_tasks, body
 
-    state = backend.read_state(args.root)
+    state = (early.get() if early else None) or backend.read_state(args.root)
     known = {body(d.rendered.xml): d.rendered for d in wanted or ()}
     return actual_tasks(state, args.root, backend.resolve_account, known), state.warnings
 
 
-def compute_plan(args: argparse.Namespace, backend: Backend,
-                 tasks: list[TaskSpec]) -> tuple[Plan, list[Actual]]:
+def compute_plan(args: argparse.Namespace, backend: Backend, tasks: list[TaskSpec],
+                 prepared: dict[int, Desired] | None = None,
+                 early: EarlyState | None = None) -> tuple[Plan, list[Actual]]:
     from .model import Plan
     from .planner import plan as make_plan
 
-    wanted = desired(tasks, args, backend)
-    actual, warnings = read_actual(args, backend, wanted)
+    wanted = desired(tasks, args, backend, prepared)
+    actual, warnings = read_actual(args, backend, wanted, early)
     result = make_plan(wanted, actual, args.root,
                        update_passwords=bool(getattr(args, "update_passwords", False)))
     if warnings:
@@ -125,9 +166,10 @@ def _upcoming(count: int = 3) -> Callable[[Any], list[str]]:
 def cmd_plan(args: argparse.Namespace) -> int:
     from . import report, savedplan
 
-    tasks = load_tasks(args)
     backend = make_backend(args)
-    result, _ = compute_plan(args, backend, tasks)
+    early = EarlyState(backend, args.root)
+    tasks, prepared = load_desired(args, backend, meanwhile=early)
+    result, _ = compute_plan(args, backend, tasks, prepared, early)
     if args.out:
         savedplan.save(result, args.out, backend.name)
     if args.format == "json":
@@ -159,7 +201,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if args.parallelism < 1:
         raise UsageError("--parallelism must be at least 1")
     backend = make_backend(args)
-    tasks = None if args.plan else load_tasks(args)  # manifest errors before the lock
+    # Manifest errors before the lock.
+    tasks, prepared = (None, None) if args.plan else load_desired(args, backend)
     with backend.lock():
         if args.plan:
             result, backend_name = savedplan.load(args.plan)
@@ -171,7 +214,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             savedplan.check_fresh(result, {a.path: a.fingerprint for a in actual})
         else:
             assert tasks is not None
-            result, actual = compute_plan(args, backend, tasks)
+            result, actual = compute_plan(args, backend, tasks, prepared)
         _out(report.text(result, _palette(args), quiet=True if args.quiet else False)
              if args.quiet or not result.has_changes else report.text(result, _palette(args)))
         if args.plan:

@@ -22,7 +22,7 @@ _REPLACED = {"schedule", "triggers", "actions", "runAs", "notify"}
 
 
 @dataclass
-class _Doc:
+class Document:
     file: str  # the path as shown to the user
     directory: Path  # relative to --dir, for Defaults lookup
     data: PosDict
@@ -90,7 +90,7 @@ def _merge(defaults: PosDict, own: PosDict, defaults_file: str, top: bool = Fals
     return merged
 
 
-class _Loader:
+class Loader:
     """One run over the manifest folder: documents are read, checked and compiled folder
     by folder, top down, so a folder's Defaults and its parents' are known when its tasks
     compile, and only one folder's documents are held at a time."""
@@ -101,22 +101,25 @@ class _Loader:
         self.convert_cron = convert_cron
         self.problems: list[Problem] = []
         self.schema_positions: set[tuple[str, int, int]] = set()
-        self.defaults: dict[Path, _Doc] = {}
+        self.defaults: dict[Path, Document] = {}
         self.tasks: list[TaskSpec] = []
         self.located: dict[int, Located] = {}  # tasks with a run block -> their document
         self.seen: dict[str, TaskSpec] = {}
 
+    def relative(self, folder: str) -> Path:
+        return Path(folder).relative_to(self.base) if Path(folder) != self.base else Path(".")
+
     def folder(self, folder: str, files: list[str]) -> None:
-        relative = Path(folder).relative_to(self.base) if Path(folder) != self.base else Path(".")
-        docs = [doc for file in files for doc in self._documents(file, relative)]
+        relative = self.relative(folder)
+        docs = [doc for file in files for doc in self.documents(file, relative)]
         for doc in docs:
             if doc.data.get("kind") == "Defaults":
-                self._defaults(doc)
+                self.add_defaults(doc)
         for doc in docs:
             if doc.data.get("kind") == "ScheduledTask":
                 self._task(doc)
 
-    def _documents(self, file: str, relative: Path) -> list[_Doc]:
+    def documents(self, file: str, relative: Path) -> list[Document]:
         out = []
         for document in _read(file, self.problems):
             data = document.data
@@ -139,10 +142,10 @@ class _Loader:
             if not found or (data.get("kind") in ("ScheduledTask", "Defaults")
                              and isinstance(data.get("spec", PosDict()), PosDict)
                              and isinstance(data.get("metadata", PosDict()), PosDict)):
-                out.append(_Doc(file, relative, data, document.line, document.column, schema_valid=not found))
+                out.append(Document(file, relative, data, document.line, document.column, schema_valid=not found))
         return out
 
-    def _defaults(self, doc: _Doc) -> None:
+    def add_defaults(self, doc: Document) -> None:
         if doc.directory in self.defaults:
             first = self.defaults[doc.directory]
             self.problems.append(Problem(doc.file, doc.line, doc.column,
@@ -151,19 +154,16 @@ class _Loader:
             return
         self.defaults[doc.directory] = doc
 
-    def _task(self, doc: _Doc) -> None:
-        merged = doc.data
-        nearest = _nearest(self.defaults, doc.directory)
-        if nearest is not None and isinstance(nearest.data.get("spec"), PosDict):
-            own_spec = doc.data.get("spec") or PosDict()
-            spec = _merge(nearest.data["spec"], own_spec, nearest.file, top=True)
-            merged = _with_key(doc.data, "spec", spec)
-        lenient = not doc.schema_valid or (nearest is not None and not nearest.schema_valid)
-        compiler = Compiler(Located(merged, doc.file), self.root, self.convert_cron, lenient=lenient)
-        task = compiler.compile()
-        self.problems.extend(p for p in compiler.problems
+    def _task(self, doc: Document) -> None:
+        self.add(compile_task(doc, self.defaults, self.root, self.convert_cron))
+
+    def add(self, compiled: Compiled) -> None:
+        """A compiled task joins the others (in the order a serial run compiles them:
+        which of two same-named tasks is "first" depends on it)."""
+        self.problems.extend(p for p in compiled.problems
                              if (p.path, p.line, p.column) not in self.schema_positions)
-        if task is None or lenient:
+        task = compiled.task
+        if task is None or compiled.lenient:
             return
         key = names.key(task.path)
         if key in self.seen:
@@ -174,20 +174,65 @@ class _Loader:
             return
         self.seen[key] = task
         self.tasks.append(task)
-        if task.run is not None:
-            self.located[id(task)] = compiler.doc
+        if task.run is not None and compiled.located is not None:
+            self.located[id(task)] = compiled.located
+
+
+@dataclass
+class Compiled:
+    """One task document compiled: the task (None if it could not be), its problems
+    (not yet filtered against the schema's), and the merged document if it has a run
+    block (workflow problems point into it)."""
+    task: TaskSpec | None
+    lenient: bool
+    problems: list[Problem]
+    located: Located | None
+
+
+def compile_task(doc: Document, defaults: dict[Path, Document], root: str,
+                 convert_cron: Callable[..., Any] | None) -> Compiled:
+    """A task document with its nearest Defaults merged in, compiled."""
+    merged = doc.data
+    nearest = _nearest(defaults, doc.directory)
+    if nearest is not None and isinstance(nearest.data.get("spec"), PosDict):
+        own_spec = doc.data.get("spec") or PosDict()
+        spec = _merge(nearest.data["spec"], own_spec, nearest.file, top=True)
+        merged = _with_key(doc.data, "spec", spec)
+    lenient = not doc.schema_valid or (nearest is not None and not nearest.schema_valid)
+    compiler = Compiler(Located(merged, doc.file), root, convert_cron, lenient=lenient)
+    task = compiler.compile()
+    located = compiler.doc if task is not None and task.run is not None else None
+    return Compiled(task, lenient, compiler.problems, located)
 
 
 def load(directory: str, root: str,
          convert_cron: Callable[..., Any] | None = None) -> list[TaskSpec]:
     """Every task under ``directory``; raises ManifestError listing every problem."""
-    loader = _Loader(directory, root, convert_cron)
-    for folder, files in discover(directory):
-        loader.folder(folder, files)
+    return load_prepared(directory, root, convert_cron)[0]
+
+
+def load_prepared(directory: str, root: str, convert_cron: Callable[..., Any] | None = None,
+                  prepare: Callable[[TaskSpec], Any] | None = None,
+                  meanwhile: Callable[[], None] | None = None) -> tuple[list[TaskSpec], dict[int, Any]]:
+    """``load``, and ``prepare(task)`` for each task without a run block (keyed by
+    ``id(task)``). Large folders are read on several cores (see ``parallel``), and then
+    ``meanwhile`` may be called while other processes finish; the result is the same
+    either way."""
+    from . import parallel
+
+    found = discover(directory)
+    loaded = parallel.load(directory, root, found, convert_cron, prepare, meanwhile=meanwhile)
+    if loaded is None:
+        loader = Loader(directory, root, convert_cron)
+        for folder, files in found:
+            loader.folder(folder, files)
+        prepared: dict[int, Any] = {}
+    else:
+        loader, prepared = loaded
     tasks = workflows(loader.tasks, loader.located, loader.problems)
     if loader.problems:
         raise ManifestError(sorted(set(loader.problems)))
-    return sorted(tasks, key=lambda t: names.key(t.path))
+    return sorted(tasks, key=lambda t: names.key(t.path)), prepared
 
 
 def workflows(tasks: list[TaskSpec], located: dict[int, Located],
@@ -235,7 +280,7 @@ def workflows(tasks: list[TaskSpec], located: dict[int, Located],
     return out
 
 
-def _nearest(defaults: dict[Path, _Doc], directory: Path) -> _Doc | None:
+def _nearest(defaults: dict[Path, Document], directory: Path) -> Document | None:
     current = directory
     while True:
         if current in defaults:

@@ -73,11 +73,11 @@ class LocalBackend:
             return State(tasks={}, calls=1)
         for current, dirs, files in os.walk(folder):
             dirs.sort()
-            relative = Path(current).relative_to(self.store)
+            prefix = "\\" + "".join(part + "\\" for part in Path(current).relative_to(self.store).parts)
             for file in sorted(files):
-                path = "\\" + "\\".join(relative.parts + (file,))
+                path = prefix + file
                 try:
-                    with open(Path(current) / file, "rb") as handle:
+                    with open(os.path.join(current, file), "rb") as handle:
                         xml = decode(handle.read())
                 except OSError as err:
                     raise PartialReadError(f"{path}: cannot read the task file: {err.strerror}") from None
