@@ -752,3 +752,40 @@ def test_real_windows_export_passes_validation() -> None:
     assert len(tasks) == 158
     for task in tasks:  # Windows wrote them: Windows' rules must accept them all
         rules.validate(etree.tostring(task, encoding="unicode"))
+
+
+@pytest.mark.skipif(not hasattr(__import__("socket"), "AF_UNIX"), reason="Unix sockets")
+def test_resident_emulator_answers_as_the_per_call_one(tmp_path: Path) -> None:
+    """bench/parallel_writes.py times the resident emulator: its answers (bytes, exit
+    codes, delay) must be the per-call emulator's."""
+    sock = tmp_path / "emulator.sock"
+    server = subprocess.Popen([sys.executable, str(EMULATOR_DIR / "resident.py"), str(sock)])
+    try:
+        for _ in range(500):
+            if sock.exists():
+                break
+            time.sleep(0.01)
+        xml_file = tmp_path / "task.xml"
+        xml_file.write_text(task_xml(ACTIONS), encoding="utf-16")
+        calls = [["/Create", "/XML", str(xml_file), "/TN", "\\Orchestrator\\t"],
+                 ["/Create", "/XML", str(xml_file), "/TN", "\\Orchestrator\\t"],  # exists: an error
+                 ["/Query", "/TN", "\\Orchestrator\\t", "/XML", "ONE"],
+                 ["/Delete", "/TN", "\\Orchestrator\\missing", "/F"]]
+        answers = {}
+        for way in ("per-call", "resident"):
+            env = {**os.environ, "SCHTASKS_EMULATOR_STATE": str(tmp_path / way), "SCHTASKS_EMULATOR_SEED": "0",
+                   "SCHTASKS_EMULATOR_DELAY_MS": "20", "SCHTASKS_EMULATOR_RESIDENT": str(sock)}
+            command = ([sys.executable, str(EMULATOR)] if way == "per-call"
+                       else [sys.executable, "-S", str(EMULATOR_DIR / "resident.py"), "--client"])
+            answers[way] = [subprocess.run(command + call, env=env, capture_output=True, timeout=60)
+                            for call in calls]
+        for direct, resident in zip(answers["per-call"], answers["resident"]):
+            assert (resident.returncode, resident.stdout, resident.stderr) == \
+                (direct.returncode, direct.stdout, direct.stderr)
+        assert answers["resident"][0].returncode == 0
+        assert answers["resident"][1].returncode != 0 and answers["resident"][2].stdout
+        log = (tmp_path / "resident" / "calls.log").read_text().splitlines()
+        assert len(log) == len(calls)
+    finally:
+        server.terminate()
+        server.wait()

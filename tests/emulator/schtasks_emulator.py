@@ -59,9 +59,10 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator, Mapping
+TYPE_CHECKING = False  # typing itself is not imported: every emulated call starts Python
+if TYPE_CHECKING:
+    from typing import IO, Any, Iterator, Mapping
 
 _HERE = Path(__file__).resolve().parent
 if str(_HERE) not in sys.path:
@@ -75,11 +76,11 @@ from lxml import etree  # noqa: E402
 ENV = "SCHTASKS_EMULATOR_"
 
 
-@dataclass
 class Console:
-    out: list[str] = field(default_factory=list)
-    err: list[str] = field(default_factory=list)
-    raw_out: bytes | None = None  # replaces ``out`` (garbage/truncated output)
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.raw_out: bytes | None = None  # replaces ``out`` (garbage/truncated output)
 
     def print(self, text: str) -> None:
         self.out.append(text + "\n")

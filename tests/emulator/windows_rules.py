@@ -15,10 +15,10 @@ mistakes. lxml is used only to read XML; the text Windows writes is produced by 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import re
-from dataclasses import dataclass
-from typing import Callable, Iterable
+TYPE_CHECKING = False  # typing itself is not imported: every emulated call starts Python
+if TYPE_CHECKING:
+    from typing import Callable, Iterable
 
 from lxml import etree
 
@@ -225,6 +225,8 @@ def fake_sid(name: str) -> str:
         text = EMULATOR_HOST + text[1:]
     elif "\\" not in text and "@" not in text:
         text = EMULATOR_HOST + "\\" + text
+    import hashlib
+
     digest = hashlib.sha256(text.casefold().encode("utf-8")).digest()
     a, b, c, rid = (int.from_bytes(digest[i:i + 4], "big") for i in (0, 4, 8, 12))
     return f"S-1-5-21-{a}-{b}-{c}-{1000 + rid % 100000}"
@@ -267,11 +269,13 @@ def decode_task_file(raw: bytes) -> str:
 
 
 # --- positions ------------------------------------------------------------------------
-@dataclass
 class _Pos:
-    start: tuple[int, int]  # (line, column) of the start tag's "<"
-    end: tuple[int, int]  # of the end tag's "<" (the start tag's for <X/>)
-    tag_text: str  # the start tag, for attribute positions
+    __slots__ = ("start", "end", "tag_text")
+
+    def __init__(self, start: tuple[int, int], end: tuple[int, int], tag_text: str) -> None:
+        self.start = start  # (line, column) of the start tag's "<"
+        self.end = end  # of the end tag's "<" (the start tag's for <X/>)
+        self.tag_text = tag_text  # the start tag, for attribute positions
 
 
 def _line_col(text: str, offset: int, line_starts: list[int]) -> tuple[int, int]:
@@ -1269,18 +1273,20 @@ def _clock12(moment: _dt.datetime) -> str:
     return f"{hour}:{moment.minute:02d}:{moment.second:02d} {'AM' if moment.hour < 12 else 'PM'}"
 
 
-@dataclass(frozen=True)
 class CsvLocale:
     """How one display language writes the CSV: dates follow the locale's short date
     and long time (ref §3.4 [OBS] "Dates are in the locale format"; the patterns are
     Windows' defaults for each locale [GUESS]); "N/A", status words and headers are
     localised too where marked."""
 
-    date: Callable[[_dt.datetime], str]
-    time: Callable[[_dt.datetime], str]
-    na: str = "N/A"
-    words: tuple[tuple[str, str], ...] = ()  # English -> localised (Ready, Enabled, …)
-    header: tuple[str, ...] = CSV_COLUMNS
+    def __init__(self, date: Callable[[_dt.datetime], str], time: Callable[[_dt.datetime], str],
+                 na: str = "N/A", words: tuple[tuple[str, str], ...] = (),
+                 header: tuple[str, ...] = CSV_COLUMNS) -> None:
+        self.date = date
+        self.time = time
+        self.na = na
+        self.words = words  # English -> localised (Ready, Enabled, …)
+        self.header = header
 
     def stamp(self, moment: _dt.datetime) -> str:
         return f"{self.date(moment)} {self.time(moment)}"
