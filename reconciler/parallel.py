@@ -37,16 +37,18 @@ if TYPE_CHECKING:
     from .manifest import Compiled, Document, Loader
     from .model import TaskSpec
 
+    # (file index in serial order, index of the document in the file, the document)
+    _Numbered = tuple[int, int, Document]
+    _Result = tuple[int, int, Compiled, Any]
+
 ENV_WORKERS = "RECONCILE_WORKERS"
 MIN_FILES = 100  # below this, starting workers costs more than it saves
 MAX_WORKERS = 4
 # This process's share, against a worker's, when it has other work to do meanwhile (a
-# plan reads the live state). Measured at 10,000 tasks on two cores, reading the local
-# store costs about what a worker spends pickling its results, so: equal shares.
-MEANWHILE_SHARE = 1.0
+# plan reads the live state). Measured at 10,000 tasks on two cores: reading the local
+# store (about 1 s) costs a little more than a worker spends pickling its results.
+MEANWHILE_SHARE = 0.95
 
-# (file index in serial order, index of the document in the file, the document)
-_Numbered = tuple[int, int, "Document"]
 
 
 def start_method() -> str:
@@ -126,7 +128,7 @@ def _run(loader: Loader, shares: list[list[tuple[int, Path, str]]], method: str,
          meanwhile: Callable[[], None] | None = None) -> tuple[Loader, dict[int, Any]]:
     """The first share is read here, the others by worker processes meanwhile: this
     process would otherwise only wait, and its results need no pickling."""
-    context = multiprocessing.get_context(method)
+    context: Any = multiprocessing.get_context(method)
     workers: list[tuple[Any, Connection]] = []
     try:
         for share in shares[1:]:
@@ -173,8 +175,6 @@ def _receive(connection: Connection, expected: str) -> Any:
         raise _WorkerFailed(message[1] if len(message) > 1 else "a worker failed")
     return message[1]
 
-
-_Result = tuple[int, int, "Compiled", Any]
 
 
 class _Share:
