@@ -754,7 +754,8 @@ def test_real_windows_export_passes_validation() -> None:
         rules.validate(etree.tostring(task, encoding="unicode"))
 
 
-@pytest.mark.skipif(not hasattr(__import__("socket"), "AF_UNIX"), reason="Unix sockets")
+@pytest.mark.skipif(sys.platform == "win32" or not hasattr(__import__("socket"), "AF_UNIX"),
+                    reason="the resident emulator serves on a Unix socket")
 def test_resident_emulator_answers_as_the_per_call_one(tmp_path: Path) -> None:
     """bench/parallel_writes.py times the resident emulator: its answers (bytes, exit
     codes, delay) must be the per-call emulator's."""

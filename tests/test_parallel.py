@@ -5,6 +5,7 @@ ways of starting workers."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from reconciler.accounts import well_known
 from reconciler.errors import ManifestError, UsageError
 
 ROOT = "\\Orchestrator\\"
+NO_FORK = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                             reason="no fork here (Windows)")
 TASK = """\
 apiVersion: reconcile/v1
 kind: ScheduledTask
@@ -61,7 +64,8 @@ def _prepare(spec):  # module-level: a spawned worker unpickles it by name
     return commands.desired_one(spec, ROOT, well_known)
 
 
-@pytest.mark.parametrize("method,workers", [("fork", 2), ("fork", 5), ("spawn", 3)])
+@pytest.mark.parametrize("method,workers", [pytest.param("fork", 2, marks=NO_FORK),
+                                            pytest.param("fork", 5, marks=NO_FORK), ("spawn", 3)])
 def test_same_tasks_and_xml_as_serial(tmp_path: Path, method: str, workers: int,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     top = _tree(tmp_path)
@@ -77,7 +81,7 @@ def test_same_tasks_and_xml_as_serial(tmp_path: Path, method: str, workers: int,
     assert sorted(loader.located) == sorted(id(t) for t in loader.tasks if t.run is not None)
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("method", [pytest.param("fork", marks=NO_FORK), "spawn"])
 def test_same_problems_as_serial(tmp_path: Path, method: str, monkeypatch: pytest.MonkeyPatch) -> None:
     top = _tree(tmp_path)
     # Tasks of one name in files that different processes read.
@@ -111,6 +115,8 @@ def test_load_prepared_raises_the_serial_error(tmp_path: Path, monkeypatch: pyte
 
 
 def test_a_failing_worker_falls_back_to_a_serial_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("the broken worker is made by patching before fork")
     top = _tree(tmp_path)
 
     def broken(*args: object) -> None:
