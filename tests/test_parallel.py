@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,3 +171,18 @@ def test_early_state_read_keeps_manifest_errors_first(tmp_path: Path) -> None:
     invalid = run_cli("--backend", "schtasks", "plan", cwd=tmp_path, env=env)
     assert invalid.code == 1
     assert invalid.err.startswith("tasks.d/zz.yaml:2:1: invalid YAML") and "schtasks" not in invalid.err
+
+
+@NO_FORK
+def test_buffered_output_is_not_printed_twice(tmp_path: Path) -> None:
+    """A forked worker flushes the streams it inherited when it ends."""
+    top = _tree(tmp_path)
+    code = ("import sys\n"
+            f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+            "from reconciler import manifest\n"
+            "sys.stdout.write('said once\\n')\n"
+            f"manifest.load_prepared({str(top)!r}, {ROOT!r})\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, parallel.ENV_WORKERS: "3"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "said once\n"
