@@ -43,12 +43,11 @@ if TYPE_CHECKING:
 
 ENV_WORKERS = "RECONCILE_WORKERS"
 MIN_FILES = 100  # below this, starting workers costs more than it saves
-MAX_WORKERS = 4
+MAX_WORKERS = 4  # processes, this one included; RECONCILE_WORKERS may ask for twice that
 # This process's share, against a worker's, when it has other work to do meanwhile (a
 # plan reads the live state). Measured at 10,000 tasks on two cores: reading the local
 # store (about 1 s) costs a little more than a worker spends pickling its results.
 MEANWHILE_SHARE = 0.95
-
 
 
 def start_method() -> str:
@@ -62,7 +61,8 @@ def _cpus() -> int:
 
 
 def worker_count(files: int, method: str) -> int:
-    """How many worker processes to read ``files`` manifest files with (1: none)."""
+    """How many processes read ``files`` manifest files, this one included (1: no
+    workers, a serial read)."""
     value = os.environ.get(ENV_WORKERS, "").strip()
     if value:
         try:
