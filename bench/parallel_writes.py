@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 EMULATOR = REPO / "tests" / "emulator" / "schtasks_emulator.py"
 RESIDENT = REPO / "tests" / "emulator" / "resident.py"
-RESIDENT_ENV = "SCHTASKS_EMULATOR_RESIDENT"
+RESIDENT_ENV = "SCHTASKS_EMULATOR_RESIDENT"  # resident.ENV_SOCKET
 
 TASK = """apiVersion: reconcile/v1
 kind: ScheduledTask
@@ -108,15 +108,11 @@ def main() -> int:
 def resident(base: Path) -> tuple[subprocess.Popen[bytes], Path]:
     """Start the resident emulator; returns it and the client to point
     RECONCILE_SCHTASKS at (a two-line launcher: ``python -S`` starts in milliseconds)."""
+    sys.path.insert(0, str(RESIDENT.parent))
+    import resident as emulator
+
     path = base / "emulator.sock"
-    server = subprocess.Popen([sys.executable, str(RESIDENT), str(path)])
-    for _ in range(500):
-        if path.exists():
-            break
-        time.sleep(0.01)
-    else:
-        server.kill()
-        raise SystemExit("the resident emulator did not start")
+    server = emulator.start(str(path))
     client = base / "schtasks-client"
     client.write_text(f"#!/bin/sh\n{RESIDENT_ENV}={shlex.quote(str(path))} exec "
                       f"{shlex.quote(sys.executable)} -S {shlex.quote(str(RESIDENT))} --client \"$@\"\n")

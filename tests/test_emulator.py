@@ -759,13 +759,11 @@ def test_real_windows_export_passes_validation() -> None:
 def test_resident_emulator_answers_as_the_per_call_one(tmp_path: Path) -> None:
     """bench/parallel_writes.py times the resident emulator: its answers (bytes, exit
     codes, delay) must be the per-call emulator's."""
+    import resident
+
     sock = tmp_path / "emulator.sock"
-    server = subprocess.Popen([sys.executable, str(EMULATOR_DIR / "resident.py"), str(sock)])
+    server = resident.start(str(sock))
     try:
-        for _ in range(500):
-            if sock.exists():
-                break
-            time.sleep(0.01)
         xml_file = tmp_path / "task.xml"
         xml_file.write_text(task_xml(ACTIONS), encoding="utf-16")
         calls = [["/Create", "/XML", str(xml_file), "/TN", "\\Orchestrator\\t"],

@@ -9,7 +9,7 @@ the Task Scheduler service. Here the same emulator code runs in one resident pro
 each call is a tiny client (``python -S``, built-in modules only) that forwards its arguments and
 ``SCHTASKS_EMULATOR_*`` settings over a Unix socket and prints the answer.
 
-    python resident.py SOCKET            # serve until killed
+    python resident.py SOCKET            # serve until killed (or: start(SOCKET))
     python -S resident.py --client ...   # one call (SCHTASKS_EMULATOR_RESIDENT=SOCKET)
 
 ``SCHTASKS_EMULATOR_DELAY_MS`` is slept per call before the call takes the machine's
@@ -20,6 +20,10 @@ from __future__ import annotations
 import marshal  # built in: the client imports nothing that costs start-up time
 import os
 import sys
+
+TYPE_CHECKING = False  # typing itself is not imported: the client must start fast
+if TYPE_CHECKING:
+    import subprocess
 
 ENV_SOCKET = "SCHTASKS_EMULATOR_RESIDENT"
 PREFIX = "SCHTASKS_EMULATOR_"
@@ -47,6 +51,23 @@ def client(argv: list[str]) -> int:
     sys.stdout.buffer.write(answer["out"])
     sys.stderr.buffer.write(answer["err"])
     return int(answer["code"])
+
+
+def start(path: str) -> "subprocess.Popen[bytes]":
+    """A resident emulator serving on ``path``, started and ready (its socket exists);
+    the caller terminates it."""
+    import subprocess
+    import time
+
+    server = subprocess.Popen([sys.executable, os.path.abspath(__file__), path])
+    for _ in range(1000):
+        if os.path.exists(path):
+            return server
+        if server.poll() is not None:
+            break
+        time.sleep(0.01)
+    server.kill()
+    raise RuntimeError(f"the resident emulator did not start on {path}")
 
 
 def serve(path: str) -> None:
