@@ -778,8 +778,8 @@ def test_resident_emulator_answers_as_the_per_call_one(tmp_path: Path) -> None:
                        else [sys.executable, "-S", str(EMULATOR_DIR / "resident.py"), "--client"])
             answers[way] = [subprocess.run(command + call, env=env, capture_output=True, timeout=60)
                             for call in calls]
-        for direct, resident in zip(answers["per-call"], answers["resident"]):
-            assert (resident.returncode, resident.stdout, resident.stderr) == \
+        for direct, kept in zip(answers["per-call"], answers["resident"]):
+            assert (kept.returncode, kept.stdout, kept.stderr) == \
                 (direct.returncode, direct.stdout, direct.stderr)
         assert answers["resident"][0].returncode == 0
         assert answers["resident"][1].returncode != 0 and answers["resident"][2].stdout
