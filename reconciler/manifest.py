@@ -222,17 +222,20 @@ def load_prepared(directory: str, root: str, convert_cron: Callable[..., Any] | 
 
     found = discover(directory)
     loaded = parallel.load(directory, root, found, convert_cron, prepare, meanwhile=meanwhile)
-    if loaded is None:
-        loader = Loader(directory, root, convert_cron)
-        for folder, files in found:
-            loader.folder(folder, files)
-        prepared: dict[int, Any] = {}
-    else:
-        loader, prepared = loaded
+    loader, prepared = loaded or (read_serially(directory, root, found, convert_cron), {})
     tasks = workflows(loader.tasks, loader.located, loader.problems)
     if loader.problems:
         raise ManifestError(sorted(set(loader.problems)))
     return sorted(tasks, key=lambda t: names.key(t.path)), prepared
+
+
+def read_serially(directory: str, root: str, found: list[tuple[str, list[str]]],
+                  convert_cron: Callable[..., Any] | None = None) -> Loader:
+    """The manifests ``discover`` found, read in this process, folder by folder."""
+    loader = Loader(directory, root, convert_cron)
+    for folder, files in found:
+        loader.folder(folder, files)
+    return loader
 
 
 def workflows(tasks: list[TaskSpec], located: dict[int, Located],

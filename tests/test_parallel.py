@@ -49,10 +49,7 @@ def _tree(base: Path, files: int = 60) -> Path:
 
 
 def _serial(top: Path) -> manifest.Loader:
-    loader = manifest.Loader(str(top), ROOT, None)
-    for folder, files in manifest.discover(str(top)):
-        loader.folder(folder, files)
-    return loader
+    return manifest.read_serially(str(top), ROOT, manifest.discover(str(top)))
 
 
 def _parallel(top: Path, method: str, workers: int, monkeypatch: pytest.MonkeyPatch,
