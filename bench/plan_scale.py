@@ -174,8 +174,8 @@ def run_size(count: int, keep: Path | None, count_instructions: bool = False) ->
                 counted = calls(log)
             return row(label, cli + args, results, counted, count_it)
 
-        step("validate", ["validate"])
-        step("plan (empty store)", ["plan"])
+        step("validate", ["validate"], repeat)
+        step("plan (empty store)", ["plan"], repeat)
         step("apply", ["apply", "-q"], count_it=False)  # changes the store: once, uncounted
         # Plan and floor alternate, so that both see the same state of the machine; the
         # ratio is the median of the ratios of each pair.
@@ -193,7 +193,7 @@ def run_size(count: int, keep: Path | None, count_instructions: bool = False) ->
         changed = files[:: 100] if count >= 100 else files[:1]
         for path in changed:
             path.write_text(path.read_text().replace("priority:", "wakeToRun: true\n    priority:"))
-        step("plan (1% changed)", ["plan"])
+        step("plan (1% changed)", ["plan"], repeat)
         step("apply (1% changed)", ["apply", "-q"], count_it=False)
         if keep:
             shutil.copytree(base, keep / f"n{count}", dirs_exist_ok=True)
