@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
-from . import names
+from . import backends, names
 from .errors import ManifestError, ReconcileError, UsageError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -25,7 +25,7 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """Options every command takes, accepted before and after the command name. The
     copies on subcommands default to SUPPRESS so they never undo a value given first."""
     default: Callable[[Any], Any] = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
-    parser.add_argument("--backend", choices=["local", "schtasks"], default=default(None),
+    parser.add_argument("--backend", choices=backends.NAMES, default=default(None),
                         help="local (a folder, the default off Windows) or schtasks (Windows)")
     parser.add_argument("--store", default=default(None), metavar="DIR",
                         help="the local backend's folder (default .reconcile/store)")
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> argparse.Namespace:
     args.root = names.normalize_root(args.root if args.root is not None else "\\Orchestrator\\")
     if args.backend is None:
-        args.backend = "schtasks" if sys.platform == "win32" else "local"
+        args.backend = backends.default_name()
     if args.store is None:
         args.store = os.path.join(".reconcile", "store")
     if args.github is None:

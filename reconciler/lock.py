@@ -19,6 +19,25 @@ from typing import Any, Iterator
 from .errors import LockHeldError, ReconcileError
 
 
+ENV_LOCK_DIR = "RECONCILE_LOCK_DIR"
+LOCK_NAME = "apply.lock"
+
+
+def machine_lock_path(folder: str | os.PathLike[str] | None = None) -> Path:
+    """The apply lock of a backend that writes the machine's own Task Scheduler:
+    ``folder``, else ``RECONCILE_LOCK_DIR``, else ``%ProgramData%\\reconcile`` on Windows
+    (the temporary folder elsewhere, where only tests and emulators run)."""
+    chosen = folder or os.environ.get(ENV_LOCK_DIR)
+    if not chosen:
+        if sys.platform == "win32":  # pragma: no cover - Windows only
+            chosen = os.path.join(os.environ.get("ProgramData", r"C:\ProgramData"), "reconcile")
+        else:
+            import tempfile
+
+            chosen = os.path.join(tempfile.gettempdir(), "reconcile")
+    return Path(chosen) / LOCK_NAME
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists on this machine."""
     if pid <= 0:
@@ -37,6 +56,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
+    if sys.platform != "win32":  # mypy checks what follows for Windows only
+        return False
     import ctypes
     from ctypes import wintypes
 
@@ -63,12 +84,11 @@ def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
 
 def _hostname() -> str:
     """This machine's name (without importing socket, which is slow to import)."""
-    try:
-        return os.uname().nodename
-    except AttributeError:  # pragma: no cover - Windows
+    if sys.platform == "win32":  # pragma: no cover - Windows
         import socket
 
         return socket.gethostname()
+    return os.uname().nodename
 
 
 def _token() -> str:

@@ -213,9 +213,9 @@ def load(directory: str, root: str,
 
 def load_prepared(directory: str, root: str, convert_cron: Callable[..., Any] | None = None,
                   prepare: Callable[[TaskSpec], Any] | None = None,
-                  meanwhile: Callable[[], None] | None = None) -> tuple[list[TaskSpec], dict[int, Any]]:
-    """``load``, and ``prepare(task)`` for each task without a run block (keyed by
-    ``id(task)``). Large folders are read on several cores (see ``parallel``), and then
+                  meanwhile: Callable[[], None] | None = None) -> tuple[list[TaskSpec], dict[str, Any]]:
+    """``load``, and ``prepare(task)`` for some tasks without a run block, by
+    ``names.key(task.path)`` (a caller prepares the others itself). Large folders are read on several cores (see ``parallel``), and then
     ``meanwhile`` may be called while other processes finish; the result is the same
     either way."""
     from . import parallel

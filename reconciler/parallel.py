@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import names
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -78,16 +79,16 @@ def worker_count(files: int, method: str) -> int:
 def load(directory: str, root: str, found: list[tuple[str, list[str]]],
          convert_cron: Callable[..., Any] | None, prepare: Callable[[TaskSpec], Any] | None,
          method: str | None = None,
-         meanwhile: Callable[[], None] | None = None) -> tuple[Loader, dict[int, Any]] | None:
+         meanwhile: Callable[[], None] | None = None) -> tuple[Loader, dict[str, Any]] | None:
     """The loader state a serial run over ``found`` ends with, and the prepared value of
-    each task (by ``id``); None where workers are not worth it or failed. ``meanwhile``
+    each task (by ``names.key`` of its path); None where workers are not worth it or failed. ``meanwhile``
     is called once this process has done its share, while the workers finish theirs (it
     gets a smaller share for it); it must not raise."""
     from .manifest import Loader
 
     method = method or start_method()
     loader = Loader(directory, root, convert_cron)
-    files = [(loader.relative(folder), file) for folder, names in found for file in names]
+    files = [(loader.relative(folder), file) for folder, files_in in found for file in files_in]
     count = worker_count(len(files), method)
     if count < 2:
         return None
@@ -125,7 +126,7 @@ def _shares(files: list[tuple[Path, str]], count: int,
 def _run(loader: Loader, shares: list[list[tuple[int, Path, str]]], method: str,
          convert_cron: Callable[..., Any] | None,
          prepare: Callable[[TaskSpec], Any] | None,
-         meanwhile: Callable[[], None] | None = None) -> tuple[Loader, dict[int, Any]]:
+         meanwhile: Callable[[], None] | None = None) -> tuple[Loader, dict[str, Any]]:
     """The first share is read here, the others by worker processes meanwhile: this
     process would otherwise only wait, and its results need no pickling."""
     context: Any = multiprocessing.get_context(method)
@@ -154,11 +155,14 @@ def _run(loader: Loader, shares: list[list[tuple[int, Path, str]]], method: str,
             meanwhile()
         for _, connection in workers:
             compiled.extend(_receive(connection, "compiled"))
-        prepared: dict[int, Any] = {}
+        prepared: dict[str, Any] = {}
         for _, _, result, ready in sorted(compiled, key=lambda c: (c[0], c[1])):
             loader.add(result)
-            if ready is not None and result.task is not None:
-                prepared[id(result.task)] = ready
+            task = result.task
+            # Only a task the loader kept: a second task at the same path is a problem,
+            # and its rendering must not stand in for the first's.
+            if ready is not None and task is not None and loader.seen.get(names.key(task.path)) is task:
+                prepared[names.key(task.path)] = ready
         return loader, prepared
     finally:
         for process, connection in workers:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from .model import (
 )
 from .resources import template
 from .taskxml import TASK_NS, parse
+
+_DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
 
 _NS = "{%s}" % TASK_NS
 
@@ -312,8 +315,12 @@ def declared(xml: str, encoding: str) -> str:
 
 
 def to_utf16_file(xml: str) -> bytes:
-    """Bytes as Task Scheduler writes them: UTF-16LE with a BOM, CRLF line ends."""
-    text = declared(xml, "UTF-16").replace("\r\n", "\n").replace("\n", "\r\n")
+    """A task file as Task Scheduler keeps it and as ``schtasks /Create /XML`` reads it:
+    UTF-16LE with a BOM and a matching declaration (any other declaration replaced), CRLF
+    line ends; the one form every Windows accepts ("Task Scheduler Schema", Microsoft
+    Learn: task files are UTF-16)."""
+    body = _DECLARATION.sub("", xml, count=1).strip("\r\n")
+    text = declared(body, "UTF-16").replace("\r\n", "\n").replace("\n", "\r\n")
     return b"\xff\xfe" + text.encode("utf-16-le")
 
 

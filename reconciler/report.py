@@ -2,12 +2,16 @@
 They only read the Plan; nothing here decides anything."""
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import diff
 from .model import Action, Change, Plan
+
+if TYPE_CHECKING:
+    from .apply import Outcome
 
 FORMAT_VERSION = 1
 
@@ -212,3 +216,54 @@ def markdown(plan: Plan, next_runs: Callable[[Change], list[str]] | None = None)
                    + ", ".join(_md_code(p) for p in plan.protected))
         out.append("")
     return "\n".join(out)
+
+
+def upcoming_runs(now: dt.datetime, count: int = 3) -> Callable[[Change], list[str]]:
+    """For the Markdown plan: the next few run times of a task as it will be."""
+    from . import simulate
+
+    start = now.replace(second=0, microsecond=0)
+
+    def runs(change: Change) -> list[str]:
+        if not change.after:
+            return []
+        return [r.isoformat(timespec="minutes").replace("T", " ")
+                for r in simulate.next_runs(change.after, start, count)]
+    return runs
+
+
+# --- apply ------------------------------------------------------------------------------
+
+_DONE = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}
+
+
+def outcome_line(outcome: Outcome) -> str | None:
+    """One write as it happens: ``created \\Root\\x`` or an error naming the task."""
+    if outcome.status == "done":
+        return f"{_DONE[outcome.action]} {outcome.path}"
+    if outcome.status == "not started":
+        return None
+    message = outcome.message
+    if not message.startswith(outcome.path):
+        message = f"{outcome.path}: {message}"
+    return f"error: failed to {outcome.action.value}: {message}"
+
+
+def apply_failures(outcomes: list[Outcome]) -> list[str]:
+    """After a failed apply, every task's outcome, one a line (nothing if all were done)."""
+    if all(o.status == "done" for o in outcomes):
+        return []
+    return [f"  {o.path}: {o.status if o.status != 'done' else _DONE[o.action]}"
+            + (" (see above)" if o.message else "") for o in outcomes]
+
+
+def apply_summary(outcomes: list[Outcome]) -> str:
+    done = [o for o in outcomes if o.status == "done"]
+    counts = {a: sum(1 for o in done if o.action is a) for a in Action}
+    summary = (f"{counts[Action.CREATE]} added, {counts[Action.UPDATE]} changed, "
+               f"{counts[Action.DELETE]} deleted")
+    failed = len(outcomes) - len(done)
+    if failed:
+        return (f"Apply failed: {summary}; {failed} not done. Run apply again once the cause "
+                "is fixed.\n")
+    return f"Apply complete: {summary}.\n"

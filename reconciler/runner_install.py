@@ -18,7 +18,6 @@ this machine (run it elevated on Windows; it needs no network).
 Running it again refreshes the runner files and keeps the history."""
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -28,7 +27,6 @@ from typing import Callable
 
 from . import accounts
 from .errors import ReconcileError
-from .history import platform_home
 from .runner import EVENT_LOG, EVENT_SOURCE
 from .runner.paths import expand
 from .workflow import store_account
@@ -149,6 +147,8 @@ def register_event_source() -> str:  # pragma: no cover - Windows
     """Register ``reconcile.py`` in the Application log with .NET's EventLogMessages.dll
     (message "%1" for every event ID) when present, so Event Viewer shows the task path.
     Events are written, and wake tasks, even without it."""
+    if sys.platform != "win32":  # mypy checks what follows for Windows only
+        raise OSError("the Windows event log exists only on Windows")
     import winreg
 
     root = os.environ.get("SystemRoot", r"C:\Windows")
@@ -166,6 +166,8 @@ def register_event_source() -> str:  # pragma: no cover - Windows
 
 
 def _is_admin() -> bool:  # pragma: no cover - Windows
+    if sys.platform != "win32":  # mypy checks what follows for Windows only
+        return False
     import ctypes
 
     try:
@@ -221,12 +223,3 @@ def install(home: str, accounts_: list[str] | tuple[str, ...] = (), base_python:
     for line in defaults_yaml(str(python), str(home_path)).splitlines():
         say(line)
     return {"home": str(home_path), "python": str(python), "package": str(target)}
-
-
-def cmd_runner_install(args: argparse.Namespace) -> int:
-    """``args.home`` (None: the platform default), optional ``args.account`` (a list of
-    runAs accounts other than SYSTEM to prepare folders for) and ``args.python`` (the
-    interpreter to base the venv on; default the one running reconcile.py)."""
-    home = getattr(args, "home", None) or os.environ.get("RECONCILE_RUNNER_HOME") or platform_home()
-    install(home, list(getattr(args, "account", None) or ()), getattr(args, "python", None))
-    return 0

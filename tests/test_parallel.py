@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, run_cli
-from reconciler import commands, manifest, parallel
+from reconciler import manifest, names, parallel
+from reconciler.app import plans
 from reconciler.accounts import well_known
 from reconciler.errors import ManifestError, UsageError
 
@@ -61,7 +62,7 @@ def _parallel(top: Path, method: str, workers: int, monkeypatch: pytest.MonkeyPa
 
 
 def _prepare(spec):  # module-level: a spawned worker unpickles it by name
-    return commands.desired_one(spec, ROOT, well_known)
+    return plans.desired_one(spec, ROOT, well_known)
 
 
 @pytest.mark.parametrize("method,workers", [pytest.param("fork", 2, marks=NO_FORK),
@@ -77,7 +78,7 @@ def test_same_tasks_and_xml_as_serial(tmp_path: Path, method: str, workers: int,
     without_run = [t for t in loader.tasks if t.run is None]
     assert len(prepared) == len(without_run) > 60
     for task in without_run:
-        assert prepared[id(task)].rendered.xml == _prepare(task).rendered.xml
+        assert prepared[names.key(task.path)].rendered.xml == _prepare(task).rendered.xml
     assert sorted(loader.located) == sorted(id(t) for t in loader.tasks if t.run is not None)
 
 

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import run_cli
 from reconciler.backends import powershell
-from reconciler.backends.schtasks import SchtasksBackend, principal_user
+from reconciler.backends.schtasks import SchtasksBackend
+from reconciler.backends.schtasks_output import principal_user
 from reconciler.errors import BackendError
 
 EMULATOR_DIR = Path(__file__).resolve().parent / "emulator"

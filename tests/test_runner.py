@@ -5,7 +5,6 @@ Scheduler starts the tasks whose wake trigger matches an event the runner wrote 
 ``RECONCILE_RUNNER_EVENT_LOG`` hook). Loopback servers only; no internet."""
 from __future__ import annotations
 
-import argparse
 import base64
 import html.parser
 import http.server
@@ -23,7 +22,8 @@ from typing import Any
 import pytest
 
 from reconciler import cmdline, workflow
-from reconciler.history import cmd_history, last_runs
+from reconciler.cli import main
+from reconciler.history import last_runs
 from reconciler.model import ExecAction
 from reconciler.runner import EVENT_ID, EVENT_SOURCE, EXIT_TIMEOUT
 from reconciler.runner import history as reading
@@ -628,7 +628,7 @@ def test_history_html_text_json(machine: Machine, tmp_path: Path, capsys: Any) -
     runs = machine.runs()
     assert len(runs) == 7  # a, c waiting, b, c, a failed, c waiting, odd skipped
     page = tmp_path / "report.html"
-    assert cmd_history(argparse.Namespace(name=None, format="html", out=str(page), home=str(machine.home))) == 0
+    assert main(["history", "--format", "html", "--out", str(page), "--home", str(machine.home)]) == 0
     parser = Rows()
     parser.feed(page.read_text(encoding="utf-8"))
     assert sorted(parser.runs) == sorted(r["run"] for r in runs)
@@ -637,10 +637,10 @@ def test_history_html_text_json(machine: Machine, tmp_path: Path, capsys: Any) -
     assert "\\Orchestrator\\odd<name>" in text  # escaped in the page, intact as text
     assert "precondition 1 (fileExists) failed" in text
     capsys.readouterr()
-    assert cmd_history(argparse.Namespace(name="c", format="json", out=None, home=str(machine.home))) == 0
+    assert main(["history", "c", "--format", "json", "--home", str(machine.home)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {r["task"] for r in data["runs"]} == {"\\Orchestrator\\c"}
-    assert cmd_history(argparse.Namespace(name="a", format="text", out=None, home=str(machine.home))) == 0
+    assert main(["history", "a", "--format", "text", "--home", str(machine.home)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("START") and len(lines) == 3
     assert "failed" in lines[2] and "exited with 1" in lines[2]
@@ -654,15 +654,14 @@ def test_history_html_text_json(machine: Machine, tmp_path: Path, capsys: Any) -
     assert done.returncode == 0 and len(json.loads(done.stdout)["runs"]) == 2
 
 
-def test_history_ambiguous_name(tmp_path: Path) -> None:
-    from reconciler.errors import UsageError
+def test_history_ambiguous_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from reconciler.runner.store import append_history
 
     for path in ("\\Orchestrator\\X\\job", "\\Orchestrator\\Y\\job"):
         append_history(str(tmp_path / "history" / (path.replace("\\", "_") + ".jsonl")),
                        {"run": path, "task": path, "result": "succeeded", "start": "2026-01-01T00:00:00"})
-    with pytest.raises(UsageError, match="ambiguous"):
-        cmd_history(argparse.Namespace(name="job", format="text", out=None, home=str(tmp_path)))
+    assert main(["history", "job", "--home", str(tmp_path)]) == 1
+    assert "ambiguous" in capsys.readouterr().err
     runs = reading.select(reading.load(str(tmp_path)), "Y\\job")
     assert [r["task"] for r in runs] == ["\\Orchestrator\\Y\\job"]
 

@@ -18,7 +18,8 @@ import pytest
 
 from reconciler import durations, lock as lock_module, normalize, render
 from reconciler.backends import schtasks
-from reconciler.backends.schtasks import SchtasksBackend, decode_output, format_exit, split_tasks
+from reconciler.backends.schtasks import SchtasksBackend
+from reconciler.backends.schtasks_output import decode_output, format_exit, split_tasks
 from reconciler.errors import BackendError, LockHeldError, PartialReadError
 from reconciler.model import (
     BootTrigger, ByDay, ByMonth, ByMonthDayOfWeek, ByWeek, CalendarTrigger, ComHandlerAction,
@@ -521,9 +522,9 @@ def test_run_info_reads_the_csv_in_one_call(machine: Path) -> None:
     # The parser and the status command: tests/test_status_schtasks.py.
     backend = SchtasksBackend(ROOT)
     backend.register("\\Orchestrator\\x", task())
-    info = backend.run_info(ROOT)
-    assert info is not None and set(info) == {"\\orchestrator\\x"}
-    assert info["\\orchestrator\\x"].last_result == 0x41303 and backend.run_info_warnings == ()
+    data = backend.run_info(ROOT)
+    assert data.tasks is not None and set(data.tasks) == {"\\orchestrator\\x"}
+    assert data.tasks["\\orchestrator\\x"].last_result == 0x41303 and data.warnings == ()
     assert backend.call_log[-1] == ["/Query", "/FO", "CSV", "/V", "/NH"]
 
 

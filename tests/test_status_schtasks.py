@@ -20,8 +20,10 @@ from conftest import EXAMPLES, run_cli
 from reconciler import results
 from reconciler.backends import schtasks
 from reconciler.backends.base import RunInfo
-from reconciler.backends.schtasks import (
-    SchtasksBackend, day_before_month, day_first_evidence, parse_result, parse_run_info, parse_run_time,
+from reconciler.backends import schtasks_csv
+from reconciler.backends.schtasks import SchtasksBackend
+from reconciler.backends.schtasks_csv import (
+    day_before_month, day_first_evidence, parse_result, parse_run_info, parse_run_time,
 )
 
 EMULATOR_DIR = Path(__file__).resolve().parent / "emulator"
@@ -115,7 +117,7 @@ def test_short_date_patterns(pattern: str, expected: bool) -> None:
 def test_off_windows_month_first_is_assumed() -> None:
     if sys.platform == "win32":
         pytest.skip("asks the machine's locale on Windows")
-    assert schtasks.machine_day_first() is False
+    assert schtasks_csv.machine_day_first() is False
 
 
 # --- results --------------------------------------------------------------------------
@@ -361,25 +363,25 @@ def backend_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_failed_status_read_is_a_warning_not_an_error(backend_machine: Path, monkeypatch: pytest.MonkeyPatch,
                                                         fault: str, cause: str) -> None:
     monkeypatch.setenv("SCHTASKS_EMULATOR_FAULT", fault)
-    backend = SchtasksBackend(ROOT)
-    assert backend.run_info(ROOT) is None
-    assert len(backend.run_info_warnings) == 1
-    assert cause in backend.run_info_warnings[0]
-    assert backend.run_info_warnings[0].endswith("run data (state, last run, last result) is not shown")
+    data = SchtasksBackend(ROOT).run_info(ROOT)
+    assert data.tasks is None
+    assert len(data.warnings) == 1
+    assert cause in data.warnings[0]
+    assert data.warnings[0].endswith("run data (state, last run, last result) is not shown")
 
 
 def test_a_hanging_status_read_times_out_into_a_warning(backend_machine: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCHTASKS_EMULATOR_FAULT", "hang")
     monkeypatch.setenv("SCHTASKS_EMULATOR_HANG_SECONDS", "30")
-    backend = SchtasksBackend(ROOT, timeout=2)
-    assert backend.run_info(ROOT) is None
-    assert "timed out" in backend.run_info_warnings[0]
+    data = SchtasksBackend(ROOT, timeout=2).run_info(ROOT)
+    assert data.tasks is None
+    assert "timed out" in data.warnings[0]
 
 
 def test_a_missing_schtasks_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECONCILE_SCHTASKS", "no-such-schtasks.exe")
-    backend = SchtasksBackend(ROOT)
-    assert backend.run_info(ROOT) is None and "was not found" in backend.run_info_warnings[0]
+    data = SchtasksBackend(ROOT).run_info(ROOT)
+    assert data.tasks is None and "was not found" in data.warnings[0]
 
 
 # --- the CLI ---------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ from typing import Iterator
 import pytest
 
 from reconciler import normalize, render
-from reconciler.backends.schtasks import SchtasksBackend, decode_output
+from reconciler.backends.schtasks import SchtasksBackend
+from reconciler.backends.schtasks_output import decode_output
 from reconciler.model import LogonTrigger, Principal, TaskSpec
 
 pytestmark = [

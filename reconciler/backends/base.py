@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from dataclasses import dataclass
+from typing import Iterator, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -34,27 +34,49 @@ class State:
 class RunInfo:
     """What Task Scheduler knows of a task's runs (``status``)."""
 
-    status: str | None = None  # Ready, Running, Disabled
+    status: str | None = None  # Ready, Running, Disabled, Queued
     last_run: str | None = None  # naive ISO 8601, None if never
     last_result: int | None = None
     next_run: str | None = None
+    missed_runs: int | None = None  # NumberOfMissedRuns, where the backend knows it
 
 
-@dataclass
-class WriteOutcome:
-    path: str
-    action: str
-    ok: bool
-    message: str = ""
-    extra: dict = field(default_factory=dict)
+@dataclass(frozen=True)
+class RunData:
+    """Run data per task key (``names.key(path)``), or None when the backend keeps none
+    or could not read it; ``warnings`` say why it is incomplete or missing. ``status``
+    is informational, so a failed read is a warning here, never an error."""
+
+    tasks: dict[str, RunInfo] | None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, so callers ask instead of testing its name."""
+
+    parallel_writes: bool  # registrations may run side by side (--parallelism)
+    run_history: bool  # run_info() can return data
+    can_run: bool  # run() starts the task now
+    keeps_passwords: bool  # register() stores a password with the task
 
 
 class Backend(Protocol):
+    """Everything the rest of reconcile.py asks of a Task Scheduler. Paths are full
+    (``\\Root\\Folder\\name``); every write lies under the root the backend was opened
+    for, and a backend refuses any other (defence in depth: the planner guarantees it)."""
+
     name: str
+    capabilities: Capabilities
 
     def read_state(self, root: str) -> State:
         """All tasks in ``root`` and its sub-folders, in one call. Raises BackendError
         (PartialReadError if some task in the root could not be read)."""
+        ...
+
+    def read_task(self, path: str) -> LiveTask:
+        """One task anywhere on the machine, read-only (``import --path``). Raises
+        BackendError naming the path if there is no such task."""
         ...
 
     def register(self, path: str, xml: str, *, password: str | None = None) -> None:
@@ -64,16 +86,25 @@ class Backend(Protocol):
     def delete(self, path: str) -> None:
         ...
 
+    def run(self, path: str) -> None:
+        """Start the task now (BackendError where ``capabilities.can_run`` is false)."""
+        ...
+
+    def run_info(self, root: str) -> RunData:
+        """Run data of the tasks in ``root``; never raises for a failed read."""
+        ...
+
+    def preflight(self, password_paths: Sequence[str]) -> None:
+        """Before the first write: everything the writes will need is there (raises
+        BackendError naming the first task that could not be written)."""
+        ...
+
     def resolve_account(self, name: str) -> str:
         """An account name as the SID the system stores (or the name, upper-cased)."""
         ...
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """Held for the whole of an apply; raises LockHeldError if another holds it."""
-        ...
-
-    def run_info(self, root: str) -> dict[str, RunInfo] | None:
-        """Run data per task key, or None if this backend has none (local)."""
         ...
 
 

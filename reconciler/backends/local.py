@@ -12,13 +12,13 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .. import accounts, names
 from ..errors import BackendError, PartialReadError
 from ..render import to_utf16_file
 from ..taskxml import TaskXmlError, decode
-from .base import LiveTask, RunInfo, State, record_call
+from .base import Capabilities, LiveTask, RunData, State, record_call
 
 TEMP_DIR = ".reconcile-tmp"
 LOCK_FILE = ".reconcile.lock"
@@ -26,6 +26,10 @@ LOCK_FILE = ".reconcile.lock"
 
 class LocalBackend:
     name = "local"
+    # A folder of files: no scheduler behind it, so nothing runs and no password is kept
+    # (one is still required to be set, as on Windows).
+    capabilities = Capabilities(parallel_writes=False, run_history=False, can_run=False,
+                                keeps_passwords=False)
 
     def __init__(self, store: str | os.PathLike[str], root: str) -> None:
         self.store = Path(store)
@@ -148,5 +152,11 @@ class LocalBackend:
         with lock.acquire(self.store / LOCK_FILE):
             yield
 
-    def run_info(self, root: str) -> dict[str, RunInfo] | None:
-        return None  # a folder of files has no run history
+    def run(self, path: str) -> None:
+        raise BackendError(f"{path}: the local backend is a folder of task files; it cannot start a task")
+
+    def run_info(self, root: str) -> RunData:
+        return RunData(None)  # a folder of files has no run history
+
+    def preflight(self, password_paths: Sequence[str]) -> None:
+        """Nothing to check: writes need only the store, which the lock created."""

@@ -25,7 +25,9 @@ import subprocess
 import sys
 
 from ..errors import BackendError
-from .schtasks import console_codepage, decode_output, error_text, format_exit, private_file, task_file_bytes
+from ..render import to_utf16_file
+from .schtasks_output import console_codepage, decode_output, error_text, format_exit
+from .processes import NO_WINDOW, private_file
 
 ENV_EXECUTABLE = "RECONCILE_POWERSHELL"
 DEFAULT_EXECUTABLE = "powershell.exe"
@@ -113,15 +115,12 @@ def register_with_password(path: str, xml: str, user: str, password: str, *,
     folder, _, name = path.rpartition("\\")
     what = f"{path}: PowerShell Register-ScheduledTask"
     argv = command(executable) + list(ARGUMENTS)
-    extra = {}
-    if sys.platform == "win32":  # pragma: no cover - Windows only
-        extra["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
-    with private_file(task_file_bytes(xml)) as file:
+    with private_file(to_utf16_file(xml)) as file:
         env = child_environment(str(file), folder + "\\", name, user, password)
         try:
             result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=env, timeout=timeout,
-                                    shell=False, check=False, **extra)
+                                    shell=False, check=False, creationflags=NO_WINDOW)
         except subprocess.TimeoutExpired:
             raise BackendError(f"{what} timed out after {timeout:g} s (the process was stopped)") from None
         except OSError as err:

@@ -1,0 +1,223 @@
+"""Load the desired state, read the actual state, make the plan, apply a plan: the heart
+of reconcile.py, as plain functions over values.
+
+Nothing here knows about the command line or prints: results are values, and what a
+caller must see while it happens (the plan before the first write, each write's
+outcome) comes through callbacks.
+
+The apply sequence, in the order that keeps every safety promise: manifests first (an
+invalid one stops the run before the lock), then under the lock: read the live state,
+make the plan or check a saved one against what was read, show it, refuse what the
+safety rails refuse, check that every write can be done, and only then write."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from .. import manifest, names
+from ..backends.base import Backend, State
+from ..errors import UsageError
+from ..model import Action, Plan, TaskSpec
+
+# The planner and the renderer bring lxml: imported where used, so `validate` starts fast.
+if TYPE_CHECKING:
+    from ..planner import Actual, Desired
+
+
+# --- the desired state ----------------------------------------------------------------
+
+def load_tasks(directory: str, root: str) -> list[TaskSpec]:
+    """Every task the manifests under ``directory`` describe (ManifestError lists every
+    problem)."""
+    return manifest.load(directory, root)
+
+
+def password_hmac(spec: TaskSpec, environ: Mapping[str, str] | None = None) -> str | None:
+    """HMAC-SHA256 of the task's password under RECONCILE_HMAC_KEY, if both are set.
+    The key stays in the environment; only the HMAC is stored (in the marker)."""
+    environ = os.environ if environ is None else environ
+    variable = spec.principal.password_env
+    key = environ.get("RECONCILE_HMAC_KEY")
+    password = environ.get(variable) if variable else None
+    if not (variable and key and password):
+        return None
+    return hmac.new(key.encode("utf-8"), password.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def desired_one(spec: TaskSpec, root: str, resolve: Callable[[str], str]) -> Desired:
+    """A task as it will be registered: rendered, with its password's HMAC if any.
+    Module-level so that worker processes can run it (see ``parallel``)."""
+    from ..planner import Desired
+    from ..render import render
+
+    digest = password_hmac(spec)
+    extra = {"pwHmac": digest} if digest else None
+    return Desired(spec, render(spec, root, resolve, extra), digest)
+
+
+def load_desired(directory: str, root: str, backend: Backend,
+                 meanwhile: Callable[[], None] | None = None) -> list[Desired]:
+    """The manifests' tasks, rendered as they will be registered. Large folders are read
+    and rendered on several cores; ``meanwhile`` runs while the other processes finish."""
+    prepare = functools.partial(desired_one, root=root, resolve=backend.resolve_account)
+    tasks, prepared = manifest.load_prepared(directory, root, prepare=prepare, meanwhile=meanwhile)
+    return [prepared.get(names.key(spec.path)) or prepare(spec) for spec in tasks]
+
+
+# --- the actual state -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActualState:
+    """The live tasks of the root, parsed, and warnings about what was read outside it."""
+
+    tasks: list[Actual]
+    warnings: tuple[str, ...] = ()
+
+    def fingerprints(self) -> dict[str, str]:
+        return {a.path: a.fingerprint for a in self.tasks}
+
+
+class EarlyRead:
+    """The live state, read while worker processes finish reading manifests (a plan
+    only: an apply reads under its lock). A failure is kept and raised when the state is
+    asked for, after the manifests are known to be valid: manifest errors come first, as
+    they do when nothing is read early."""
+
+    def __init__(self, backend: Backend, root: str) -> None:
+        self.backend = backend
+        self.root = root
+        self._state: State | None = None
+        self._error: BaseException | None = None
+
+    def __call__(self) -> None:
+        try:
+            self._state = self.backend.read_state(self.root)
+        except Exception as err:  # noqa: BLE001 - raised again by state()
+            self._error = err
+
+    def state(self) -> State | None:
+        if self._error is not None:
+            raise self._error
+        return self._state
+
+
+def read_actual(backend: Backend, root: str, wanted: Sequence[Desired] = (),
+                early: EarlyRead | None = None) -> ActualState:
+    """The root's live tasks in canonical form (one backend read). A live task whose text
+    is exactly one of ``wanted``'s rendered XML is known without parsing it again."""
+    from ..state import actual_tasks, body
+
+    state = (early.state() if early else None) or backend.read_state(root)
+    known = {body(d.rendered.xml): d.rendered for d in wanted}
+    return ActualState(actual_tasks(state, root, backend.resolve_account, known), state.warnings)
+
+
+# --- planning ---------------------------------------------------------------------------
+
+def make_plan(desired: list[Desired], actual: ActualState, root: str, *,
+              update_passwords: bool = False) -> Plan:
+    """The pure planner, with the warnings of the read attached."""
+    from ..planner import plan
+
+    result = plan(desired, actual.tasks, root, update_passwords=update_passwords)
+    if actual.warnings:
+        result = replace(result, warnings=result.warnings + actual.warnings)
+    return result
+
+
+@dataclass(frozen=True)
+class Planned:
+    plan: Plan
+    actual: ActualState
+
+
+def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool = False) -> Planned:
+    """Manifests against the live state; the state is read while manifests are still
+    being read on other cores."""
+    early = EarlyRead(backend, root)
+    desired = load_desired(directory, root, backend, meanwhile=early)
+    actual = read_actual(backend, root, desired, early)
+    return Planned(make_plan(desired, actual, root, update_passwords=update_passwords), actual)
+
+
+def save(result: Plan, path: str, backend_name: str) -> None:
+    """The plan as ``apply --plan`` takes it (JSON, with the XML to register)."""
+    from .. import savedplan
+
+    savedplan.save(result, path, backend_name)
+
+
+# --- applying ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    max_deletions: int | None = None
+    allow_delete_all: bool = False
+    parallelism: int = 4
+    update_passwords: bool = False
+
+
+@dataclass(frozen=True)
+class Applied:
+    plan: Plan
+    outcomes: list[Any] = field(default_factory=list)  # apply.Outcome, in plan order
+
+    @property
+    def failed(self) -> list[Any]:
+        return [o for o in self.outcomes if o.status != "done"]
+
+    def count(self, action: Action) -> int:
+        return sum(1 for o in self.outcomes if o.status == "done" and o.action is action)
+
+
+def _saved(path: str, root: str, backend: Backend) -> Plan:
+    from .. import savedplan
+
+    result, made_with = savedplan.load(path)
+    if names.key(result.root) != names.key(root):
+        raise UsageError(f"the saved plan is for {result.root}, not {root} (--root)")
+    if made_with and made_with != backend.name:
+        raise UsageError(f"the saved plan was made with --backend {made_with}")
+    return result
+
+
+def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str | None = None,
+          saved_plan: str | None = None, on_plan: Callable[[Plan], None] = lambda plan: None,
+          progress: Callable[[Any], None] | None = None) -> Applied:
+    """Make the root match the manifests in ``directory`` — or exactly the saved plan
+    ``saved_plan`` (then no manifest is read) — and nothing more. ``on_plan`` sees the
+    plan before anything is refused or written; ``progress`` each write's outcome."""
+    from .. import apply as applying
+    from .. import savedplan
+
+    if options.parallelism < 1:
+        raise UsageError("--parallelism must be at least 1")
+    if (directory is None) == (saved_plan is None):
+        raise UsageError("apply takes manifests or a saved plan, not both")
+    desired = load_desired(directory, root, backend) if directory is not None else None
+    with backend.lock():
+        if saved_plan is not None:
+            result = _saved(saved_plan, root, backend)
+            actual = read_actual(backend, root)
+            savedplan.check_fresh(result, actual.fingerprints())
+        else:
+            assert desired is not None
+            actual = read_actual(backend, root, desired)
+            result = make_plan(desired, actual, root, update_passwords=options.update_passwords)
+        on_plan(result)
+        if saved_plan is not None:
+            # A saved plan is data from outside: it may only do what a plan made now
+            # could, to tasks this tool owns.
+            savedplan.check_ownership(result, actual.tasks)
+        applying.check(result, max_deletions=options.max_deletions,
+                       allow_delete_all=options.allow_delete_all)
+        backend.preflight([c.path for c in result.changes if c.password_env and c.xml])
+        if not result.has_changes:
+            return Applied(result)
+        parallelism = options.parallelism if backend.capabilities.parallel_writes else 1
+        outcomes = applying.run(result, backend, progress=progress, parallelism=parallelism)
+    return Applied(result, outcomes)
