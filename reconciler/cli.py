@@ -1,5 +1,5 @@
 """Command line: ``main(argv) -> int``. Parsing, dispatch and exit codes only; the work
-happens in the modules it calls. Exit codes (SPEC): 0 success, 1 any error (usage
+happens in the modules it calls. Exit codes (README "Commands"): 0 success, 1 any error (usage
 errors too), 2 only with --detailed-exitcode when the plan has changes."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on usage errors; the SPEC says 1, with one clear line."""
+    """argparse exits 2 on usage errors; reconcile.py exits 1, with one clear line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)")

@@ -86,7 +86,8 @@ def parse_iso(text: str) -> Duration:
 
 
 # The longest duration a manifest may give. Task Scheduler refuses huge values (it took
-# P3650D and refused P99999999D, reference §1.5); ten years is the largest seen working.
+# P3650D and refused P99999999D, as reported in LowyShin/giip-dev-agent PR #64); ten
+# years is the largest seen working.
 MAX_MANIFEST = 3650 * DAY
 
 

@@ -1,4 +1,4 @@
-"""Task paths and the naming rules of the SPEC ("Paths and names").
+"""Task paths and their naming rules (README "Keys"; [MS-TSCH] 2.3.11 for paths).
 
 A task path is ``\\Root\\Folder\\Name``. Paths compare case-insensitively, as Task
 Scheduler does; the original spelling is kept for display and registration."""

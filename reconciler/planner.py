@@ -1,6 +1,6 @@
 """plan(desired, actual) -> Plan. Pure: no I/O, no clock.
 
-Rules (SPEC "Ownership and adoption", "Plan and apply"):
+Rules (README "Ownership, adoption and drift", "Plan output"):
 - a desired task with no live task at its path is created;
 - a managed live task (its marker names its own path) is updated when its canonical
   form differs from the desired one, with drift noted when the live task no longer

@@ -182,7 +182,7 @@ def _principal(element: etree._Element, spec: TaskSpec) -> None:
     p = spec.principal
     if p.user_id is not None:
         user = accounts.well_known(p.user_id)
-        # Well-known accounts are written as their SID (SPEC "runAs"), others as named.
+        # Well-known accounts are written as their SID (README "runAs"), others as named.
         _sub(element, "UserId", user if accounts.is_sid(user) else p.user_id)
     if p.group_id is not None:
         group = accounts.well_known(p.group_id)

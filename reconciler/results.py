@@ -1,7 +1,7 @@
 """Task Scheduler result codes ("Last Result") in words.
 
 Constants and values from Microsoft's table of Task Scheduler error and success
-constants (reference/sched-hresults.md); the wording here is ours, short enough for a
+constants (Microsoft Learn, "Task Scheduler Error and Success Constants"); the wording here is ours, short enough for a
 status column. Values below 0x41300 are the program's own exit code."""
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ RESULTS: dict[int, tuple[str, str]] = {
     0x80041328: ("SCHED_E_START_ON_DEMAND", "the settings do not allow starting on demand"),
     0x80041329: ("SCHED_E_TASK_NOT_UBPM_COMPAT", "not compatible with the unified scheduling engine"),
     0x80041330: ("SCHED_E_DEPRECATED_FEATURE_USED", "uses a deprecated feature"),
-    # Common Win32/NT codes seen as Last Result (reference §4).
+    # Common Win32/NT codes seen as Last Result (schtasks prints them in decimal).
     0x800710E0: ("ERROR_REQUEST_REFUSED", "refused: usually an instance already running, or a condition not met"),
     0x800704DD: ("ERROR_NOT_LOGGED_ON", "the user is not logged on"),
     0x80070002: ("ERROR_FILE_NOT_FOUND", "the program was not found (check Command)"),

@@ -15,7 +15,7 @@ from .base import RunInfo
 T = TypeVar("T")
 
 
-# The verbose CSV has 28 columns (reference §3.4). They are taken by position: /NH drops
+# The verbose CSV has 28 columns (Microsoft Learn, "schtasks query" with /FO CSV /V). They are taken by position: /NH drops
 # the header, and where a header still appears (once per folder on some builds) it is in
 # the display language, so its names prove nothing. A record is a task's when its
 # TaskName column is a full path (starts with "\"); any other record with a non-numeric
@@ -109,7 +109,7 @@ def parse_run_time(value: str, day_first: bool) -> dt.datetime | None:
 
 
 def parse_result(value: str) -> int | None:
-    """Last Result: decimal (reference §4), negative for HRESULTs on some builds, as an
+    """Last Result: decimal (as schtasks prints it), negative for HRESULTs on some builds, as an
     unsigned 32-bit value; None without digits; ValueError if it is no number."""
     text = _clean(value)
     if not _has_digit(text):
@@ -120,7 +120,7 @@ def parse_result(value: str) -> int | None:
 
 def machine_day_first() -> bool:
     """Whether this machine's short date puts the day before the month: asked of Windows
-    (the user's locale, which schtasks formats with [GUESS]); off Windows there is no
+    (the user's locale, which schtasks is assumed to format with: not documented); off Windows there is no
     such setting and month/day (en-US) is assumed."""
     if sys.platform == "win32":  # pragma: no cover - Windows
         pattern = _short_date_pattern()

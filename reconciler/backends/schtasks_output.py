@@ -24,7 +24,7 @@ NO_TASKS = "INFO: There are no scheduled tasks presently available"
 
 def console_codepage() -> str:
     """The codec of the console's OEM code page: schtasks writes it on older or
-    localised Windows (reference §3.5). Off Windows there is no console code page to
+    localised Windows (reported in NousResearch/hermes-agent #38187: cp936/cp932). Off Windows there is no console code page to
     ask; cp437 (the US OEM page) stands in."""
     if sys.platform == "win32":  # pragma: no cover - Windows only
         try:
@@ -41,7 +41,8 @@ def console_codepage() -> str:
 
 def decode_output(raw: bytes) -> str:
     """schtasks output bytes to text. The encoding differs between Windows builds
-    (reference §3.5): a UTF-16 BOM decides; then strict UTF-8 (Win11 24H2); then the
+    (UTF-8 measured on Windows 11 24H2, OEM code pages reported on older and localised
+    builds): a UTF-16 BOM decides; then strict UTF-8 (Win11 24H2); then the
     console's OEM code page. Never guesses silently: a failure to decode is replaced
     characters in the last step only."""
     if raw.startswith(b"\xff\xfe") or raw.startswith(b"\xfe\xff"):
@@ -83,7 +84,7 @@ def split_tasks(text: str, root: str) -> tuple[dict[str, LiveTask], list[str]]:
     """The tasks under ``root`` in ``/Query /XML ONE`` output, and warnings.
 
     The output is one document: ``<Tasks>`` holding, for each task, a ``<!-- \\path -->``
-    comment and the ``<Task>`` (reference §3.4); a bare ``<Task>`` document (``/TN X /XML
+    comment and the ``<Task>`` (Microsoft Learn, "schtasks query": ``/XML ONE``); a bare ``<Task>`` document (``/TN X /XML
     ONE`` on some builds) is accepted too, its path read from RegistrationInfo/URI. A
     task outside the root that cannot be read is a warning; anything that leaves the
     root's tasks in doubt (bad output, truncation, a task in the root that cannot be
