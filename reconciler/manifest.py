@@ -266,14 +266,14 @@ def workflows(tasks: list[TaskSpec], located: dict[int, Located],
         dependencies = resolved.get(names.key(task.path), ())
         try:
             action = workflow.runner_action(
-                task.path, task.actions, dict(task.run), task.runner,
+                task.path, task.actions, task.run, task.runner,
                 account=task.principal.user_id or task.principal.group_id, dependencies=dependencies)
         except ValueError as err:
             file, line, column = located[id(task)].where(("spec", "run"), key=True)
             problems.append(Problem(file, line, column, str(err)))
             out.append(task)
             continue
-        triggers = task.triggers + workflow.wake_triggers([d["task"] for d in dependencies])
+        triggers = task.triggers + workflow.wake_triggers([d.task for d in dependencies])
         if len(triggers) > MAX_TRIGGERS:
             file, line, column = located[id(task)].where(("spec", "run", "after"))
             problems.append(Problem(file, line, column,
