@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, run_cli
-from reconciler import commands, manifest, parallel
+from reconciler import commands, manifest, names, parallel
 from reconciler.accounts import well_known
 from reconciler.errors import ManifestError, UsageError
 
@@ -78,7 +78,7 @@ def test_same_tasks_and_xml_as_serial(tmp_path: Path, method: str, workers: int,
     assert len(prepared) == len(without_run) > 60
     for task in without_run:
         assert prepared[id(task)].rendered.xml == _prepare(task).rendered.xml
-    assert sorted(loader.located) == sorted(id(t) for t in loader.tasks if t.run is not None)
+    assert sorted(loader.located) == sorted(names.key(t.path) for t in loader.tasks if t.run is not None)
 
 
 @pytest.mark.parametrize("method", [pytest.param("fork", marks=NO_FORK), "spawn"])
