@@ -20,7 +20,7 @@ from ..runner import FORMAT
 from ..runner import payload as encoding
 from .graph import ResolvedDependency
 from .home import DEFAULT_RUNNER, RUNNER_KEYS, store_account
-from .spec import CommandCheck, Condition, Email, FileExists, Notifier, RetryPolicy, RunSpec, UrlReachable
+from .spec import Condition, Email, FileExists, Notifier, RetryPolicy, RunSpec, UrlReachable
 
 # CreateProcess takes at most 32767 characters for the whole command line.
 MAX_ARGUMENTS = 30000

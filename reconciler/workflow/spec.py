@@ -27,7 +27,7 @@ TLS = ("auto", "starttls", "ssl", "none")
 # wake-up that arrives while a start is deciding); the runner's lock makes the queued start
 # harmless. The compiler uses this when the manifest does not say multipleInstances.
 MULTIPLE_INSTANCES_WITH_AFTER = "Queue"
-# Task Scheduler's ExecutionTimeLimit when a task or trigger does not set one (72 hours).
+# Task Scheduler's default ExecutionTimeLimit: 72 hours (PT72H), when a task does not set one.
 DEFAULT_TIME_LIMIT = durations.Duration(seconds=72 * 3600)
 
 # A number as the manifest writes it: YAML's 30 and 30.0 both pass the schema's integer.
@@ -164,14 +164,12 @@ class RunSpec:
         """The record of a schema-valid ``run:`` block."""
         run = _mapping(block, "run")
         notify = _mapping(run.get("notify") or {}, "notify")
-        log = _mapping(run.get("log") or {}, "log")
         return cls(
             after=tuple(Dependency.from_manifest(item) for item in _items(run.get("after"), "after")),
             when=tuple(_condition(item) for item in _items(run.get("when"), "when")),
             retry=_retry(run["retry"]) if run.get("retry") is not None else None,
             attempt_timeout=_seconds_at(run, "attemptTimeout"),
-            log=LogPolicy(directory=_optional_text(log, "dir", "log"), keep=_number_at(log, "keep", "log"))
-            if log else None,
+            log=_log(run["log"]) if run.get("log") else None,  # an empty log block says nothing
             notify=tuple(_notifier(item) for item in _items(notify.get("onFailure"), "notify.onFailure")),
         )
 
@@ -251,6 +249,11 @@ def _retry(value: Any) -> RetryPolicy:
     body = _mapping(value, "retry")
     return RetryPolicy(attempts=int(body.get("attempts", 1)), initial=_seconds_at(body, "initial"),
                        maximum=_seconds_at(body, "max"), jitter=_number_at(body, "jitter", "retry") or None)
+
+
+def _log(value: Any) -> LogPolicy:
+    body = _mapping(value, "log")
+    return LogPolicy(directory=_optional_text(body, "dir", "log"), keep=_number_at(body, "keep", "log"))
 
 
 def _notifier(item: Any) -> Notifier:
