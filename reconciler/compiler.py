@@ -165,6 +165,7 @@ class Compiler:
         settings = self._part(lambda: self._settings(spec), ())
         run = spec.get("run") if isinstance(spec.get("run"), dict) else None
         if run is not None:
+            from .workflow.spec import RunSpec  # only a task with a run block needs the workflow code
             settings = self._part(lambda: self._run_settings(spec, run, settings), settings)
         if (self._overlap and not (run or {}).get("after")
                 and dict(settings).get("MultipleInstancesPolicy", "IgnoreNew") != "IgnoreNew"):
@@ -192,7 +193,7 @@ class Compiler:
             protect=bool(spec.get("protect", False)),
             adopt=bool(metadata.get("adopt", False)),
             origin=Origin(file, line, column),
-            run=_plain(run) if run is not None else None,
+            run=RunSpec.from_manifest(run) if run is not None else None,
             runner=_plain(spec.get("runner")) if run is not None else None,
         )
 

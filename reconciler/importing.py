@@ -125,7 +125,7 @@ def _round_trip_problems(documents: list[tuple[Found, dict[str, Any], dict[str, 
 
     problems: dict[str, str] = {}
     compiled = []
-    located: dict[int, Located] = {}
+    located: dict[str, Located] = {}  # by names.key(path), as manifest.workflows reads it
     for item, document, _ in documents:
         (parsed,) = load_all(dump(document))
         invalid = schema.problems(parsed.data)
@@ -138,7 +138,7 @@ def _round_trip_problems(documents: list[tuple[Found, dict[str, Any], dict[str, 
             problems[item.path] = "; ".join(p.message for p in compiler.problems[:2])
             continue
         compiled.append((item, spec))
-        located[id(spec)] = compiler.doc
+        located[names.key(spec.path)] = compiler.doc
     found: list[Problem] = []
     specs = manifest.workflows([s for _, s in compiled], located, found)
     for problem in found:

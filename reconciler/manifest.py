@@ -103,7 +103,8 @@ class Loader:
         self.schema_positions: set[tuple[str, int, int]] = set()
         self.defaults: dict[Path, Document] = {}
         self.tasks: list[TaskSpec] = []
-        self.located: dict[int, Located] = {}  # tasks with a run block -> their document
+        # Tasks with a run block, by names.key(path) -> their document (workflow problems point into it).
+        self.located: dict[str, Located] = {}
         self.seen: dict[str, TaskSpec] = {}
 
     def relative(self, folder: str) -> Path:
@@ -134,7 +135,7 @@ class Loader:
                                                                  f"U+{ord(char):04X}, which task XML cannot hold"))
             found = schema.problems(data)
             for problem in found:
-                where = position(data, problem.path, problem.at_key) or (document.line, document.column)
+                where = position(data, list(problem.path), problem.at_key) or (document.line, document.column)
                 self.problems.append(Problem(file, where[0], where[1], problem.message))
                 self.schema_positions.add((file, where[0], where[1]))
             # A document with schema problems is still compiled (every problem in one
@@ -175,7 +176,7 @@ class Loader:
         self.seen[key] = task
         self.tasks.append(task)
         if task.run is not None and compiled.located is not None:
-            self.located[id(task)] = compiled.located
+            self.located[key] = compiled.located
 
 
 @dataclass
@@ -238,11 +239,13 @@ def read_serially(directory: str, root: str, found: list[tuple[str, list[str]]],
     return loader
 
 
-def workflows(tasks: list[TaskSpec], located: dict[int, Located],
+def workflows(tasks: list[TaskSpec], located: dict[str, Located],
                problems: list[Problem]) -> list[TaskSpec]:
     """Tasks with a run block: check ``after`` across every task (names, cycles), then
     register each with the runner's action and the triggers that wake it when one of
-    its dependencies finishes. Needs every task compiled first."""
+    its dependencies finishes. Needs every task compiled first; ``located`` holds the
+    document of each task with a run block, by ``names.key(path)`` (task paths are
+    unique by then), for the problems' positions."""
     if not any(t.run is not None for t in tasks):
         return tasks
     import dataclasses
@@ -253,7 +256,7 @@ def workflows(tasks: list[TaskSpec], located: dict[int, Located],
     nodes = [workflow.node_from_spec(t, t.runner) for t in tasks]
     found = workflow.dependency_problems_at(nodes)
     for node, path, message in found:
-        file, line, column = located[id(node.ref)].where(("spec",) + tuple(path))
+        file, line, column = located[names.key(node.path)].where(("spec",) + tuple(path))
         problems.append(Problem(file, line, column, message))
     if found:
         return tasks
@@ -263,19 +266,20 @@ def workflows(tasks: list[TaskSpec], located: dict[int, Located],
         if task.run is None:
             out.append(task)
             continue
-        dependencies = resolved.get(names.key(task.path), ())
+        key = names.key(task.path)
+        dependencies = resolved.get(key, ())
         try:
             action = workflow.runner_action(
-                task.path, task.actions, dict(task.run), task.runner,
+                task.path, task.actions, task.run, task.runner,
                 account=task.principal.user_id or task.principal.group_id, dependencies=dependencies)
         except ValueError as err:
-            file, line, column = located[id(task)].where(("spec", "run"), key=True)
+            file, line, column = located[key].where(("spec", "run"), key=True)
             problems.append(Problem(file, line, column, str(err)))
             out.append(task)
             continue
-        triggers = task.triggers + workflow.wake_triggers([d["task"] for d in dependencies])
+        triggers = task.triggers + workflow.wake_triggers([d.task for d in dependencies])
         if len(triggers) > MAX_TRIGGERS:
-            file, line, column = located[id(task)].where(("spec", "run", "after"))
+            file, line, column = located[key].where(("spec", "run", "after"))
             problems.append(Problem(file, line, column,
                                     f"with one wake-up trigger per dependency the task needs "
                                     f"{len(triggers)} triggers; Task Scheduler allows {MAX_TRIGGERS}"))

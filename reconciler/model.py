@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from .durations import Duration
+
+if TYPE_CHECKING:  # imported where a run block is compiled: most tasks have none
+    from .workflow.spec import RunSpec
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -186,7 +189,7 @@ class TaskSpec:
     protect: bool = False
     adopt: bool = False
     origin: Origin = field(default=Origin("<none>", 1, 1), compare=False)
-    run: Any = None  # the runner block (workflows), as written (plain data)
+    run: RunSpec | None = None  # the run block (workflows); None: Task Scheduler runs the actions
     runner: Any = None  # where the runner lives: {python, home} (Defaults, or the task's own)
 
 

@@ -172,3 +172,19 @@ def test_deprecated_actions_are_refused_by_name(tmp_path: Path) -> None:
            '</Principals><Actions><SendEmail><Server>smtp</Server></SendEmail></Actions></Task>')
     outcome = round_trip([importing.Found(ROOT + "mail", xml)], tmp_path)
     assert outcome[ROOT + "mail"].startswith("Actions/SendEmail: deprecated")
+
+
+WORKFLOW = Path(__file__).parent / "cases" / "valid" / "workflow" / "golden"
+
+
+def test_runner_tasks_import_together_and_render_back(tmp_path: Path) -> None:
+    """Tasks registered through the runner import back to their run blocks (compiled
+    together, as plan compiles them); a task that runs after others is refused alone."""
+    found = [importing.Found(ROOT + p.stem.replace("__", "\\"), p.read_text(encoding="utf-8"))
+             for p in sorted(WORKFLOW.glob("*.xml"))]
+    assert len(found) == 4
+    assert round_trip(found, tmp_path / "all") == {f.path: None for f in found}
+    excel = (tmp_path / "all" / "Finance" / "excel.yaml").read_text(encoding="utf-8")
+    assert "after:" in excel and "attemptTimeout: 20m" in excel and "keep: 30.0" in excel
+    alone = round_trip([f for f in found if f.path == ROOT + "Finance\\excel"], tmp_path / "alone")
+    assert "import the tasks it runs after too" in (alone[ROOT + "Finance\\excel"] or "")

@@ -79,7 +79,7 @@ def test_same_tasks_and_xml_as_serial(tmp_path: Path, method: str, workers: int,
     assert len(prepared) == len(without_run) > 60
     for task in without_run:
         assert prepared[names.key(task.path)].rendered.xml == _prepare(task).rendered.xml
-    assert sorted(loader.located) == sorted(id(t) for t in loader.tasks if t.run is not None)
+    assert sorted(loader.located) == sorted(names.key(t.path) for t in loader.tasks if t.run is not None)
 
 
 @pytest.mark.parametrize("method", [pytest.param("fork", marks=NO_FORK), "spawn"])

@@ -120,7 +120,8 @@ class Machine:
     def register(self) -> None:
         """What the compiler does once every task is compiled: resolve after, build the
         runner action and the wake triggers."""
-        nodes = [workflow.DepNode(path=ROOT + name, name=name, after=tuple(t["run"].get("after") or ()),
+        runs = {name: workflow.RunSpec.from_manifest(t["run"]) for name, t in self.tasks.items()}
+        nodes = [workflow.DepNode(path=ROOT + name, name=name, after=runs[name].after,
                                   has_run=True, has_run_retry="retry" in t["run"], account=t["account"])
                  for name, t in self.tasks.items()]
         assert workflow.dependency_problems(nodes) == []
@@ -128,9 +129,9 @@ class Machine:
         for name, task in self.tasks.items():
             deps = resolved.get((ROOT + name).casefold(), ())
             task["action"] = workflow.runner_action(
-                ROOT + name, task["actions"], task["run"], {"python": sys.executable, "home": str(self.home)},
+                ROOT + name, task["actions"], runs[name], {"python": sys.executable, "home": str(self.home)},
                 account=task["account"], dependencies=deps)
-            task["triggers"] = workflow.wake_triggers([d["task"] for d in deps])
+            task["triggers"] = workflow.wake_triggers([d.task for d in deps])
 
     # --- starting -----------------------------------------------------------------------
     def argv(self, name: str) -> list[str]:

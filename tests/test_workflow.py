@@ -60,9 +60,18 @@ def compile_actions(items: list[dict[str, Any]]) -> tuple[ExecAction, ...]:
     return tuple(out)
 
 
-def dependencies() -> tuple[dict[str, Any], ...]:
-    nodes = [workflow.DepNode(path=ROOT + "excel", name="excel", after=("csv-morning", {"task": "csv-afternoon",
-                                                                                        "require": "completed"}),
+def run_spec(block: dict[str, Any]) -> workflow.RunSpec:
+    return workflow.RunSpec.from_manifest(block)
+
+
+def after(*items: Any) -> tuple[workflow.Dependency, ...]:
+    """``after`` entries as the manifest writes them (``"name"`` or ``{task, require}``)."""
+    return tuple(workflow.Dependency.from_manifest(item) for item in items)
+
+
+def dependencies() -> tuple[workflow.ResolvedDependency, ...]:
+    nodes = [workflow.DepNode(path=ROOT + "excel", name="excel", after=after("csv-morning", {"task": "csv-afternoon",
+                                                                                            "require": "completed"}),
                               has_run=True),
              workflow.DepNode(path=ROOT + "csv-morning", name="csv-morning", has_run=True),
              workflow.DepNode(path=ROOT + "csv-afternoon", name="csv-afternoon", has_run=True,
@@ -73,9 +82,47 @@ def dependencies() -> tuple[dict[str, Any], ...]:
 
 # --- the payload -------------------------------------------------------------------------------
 
+def test_run_spec_reads_the_run_block() -> None:
+    spec = run_spec({**RUN, "after": ["csv-morning", {"task": "HR\\job", "require": "completed"}]})
+    assert spec.after == (workflow.Dependency("csv-morning"), workflow.Dependency("HR\\job", "completed"))
+    assert spec.when == (
+        workflow.FileExists("D:\\exports\\morning.csv"),
+        workflow.UrlReachable("https://erp.example.local/health"),
+        workflow.UrlReachable("https://erp.example.local/ready", timeout=30),
+        workflow.CommandCheck("C:\\tools\\vpn-check.exe", arguments='--host "erp one"', timeout=120),
+    )
+    assert spec.retry == workflow.RetryPolicy(attempts=4, initial=30, maximum=600, jitter=0.2)
+    assert spec.attempt_timeout == 1200
+    assert spec.log == workflow.LogPolicy(directory="C:\\ProgramData\\reconcile\\logs", keep=30)
+    email, webhook = spec.notify
+    assert email == workflow.Email(to=("ops@example.com",), smtp=workflow.Smtp(
+        host="mail.example.com", port=587, user_from_env="SMTP_USER", password_from_env="SMTP_PASSWORD"))
+    assert webhook == workflow.Webhook(url="https://hooks.example.com/tasks", timeout=10)
+    assert workflow.RunSpec.from_manifest({}) == workflow.RunSpec()
+    assert workflow.RunSpec.from_manifest({"log": {}, "retry": {"attempts": 2, "jitter": 0}}) == workflow.RunSpec(
+        retry=workflow.RetryPolicy(attempts=2))  # what the payload leaves out, the record does too
+
+
+def test_run_spec_refuses_what_the_schema_refuses() -> None:
+    for block in ({"after": [{"require": "completed"}]}, {"after": "a"}, {"when": [{"fileExists": 1}]},
+                  {"when": [{"fileExists": "C:\\a", "urlReachable": "http://x"}]}, {"when": [{"fileExist": "a"}]},
+                  {"retry": ["attempts"]}, {"attemptTimeout": "soon"}, {"log": {"keep": "many"}},
+                  {"notify": {"onFailure": [{"email": {"to": ["a@b.c"]}}]}}, {"notify": {"onFailure": [{"sms": {}}]}}):
+        with pytest.raises(ValueError):
+            workflow.RunSpec.from_manifest(block)
+
+
+def test_payload_run_block_reads_back_as_the_same_record() -> None:
+    """normalize_run (compile) and denormalize_run (import) are inverses on the record."""
+    spec = run_spec({**RUN, "log": {"keep": 30.0}})
+    carried = workflow.normalize_run(spec)
+    assert carried["log"] == {"keep": 30.0}  # a number the runner only passes on stays as written
+    assert workflow.RunSpec.from_manifest(workflow.denormalize_run(carried)) == spec
+
+
 def test_runner_action_shape_and_payload_round_trip() -> None:
     deps = dependencies()
-    action = workflow.runner_action(ROOT + "excel", ACTIONS, {**RUN, "after": ["csv-morning", "x"]}, RUNNER,
+    action = workflow.runner_action(ROOT + "excel", ACTIONS, run_spec({**RUN, "after": ["csv-morning", "x"]}), RUNNER,
                                     account="SYSTEM", dependencies=deps)
     assert action.command == RUNNER["python"] and action.working_directory is None
     prefix = "-m reconciler.runner run --payload "
@@ -115,16 +162,16 @@ def test_runner_action_shape_and_payload_round_trip() -> None:
     assert manifest_run["notify"]["onFailure"][1] == {"webhook": {"url": "https://hooks.example.com/tasks",
                                                                   "timeout": "10s"}}
     # import -> compile gives exactly the same action (the round trip import relies on)
-    again = workflow.runner_action(ROOT + "excel", compile_actions(parsed["actions"]), manifest_run,
+    again = workflow.runner_action(ROOT + "excel", compile_actions(parsed["actions"]), run_spec(manifest_run),
                                    parsed["runner"], account="SYSTEM", dependencies=deps)
     assert again == action
 
 
 def test_payload_is_deterministic() -> None:
     deps = dependencies()
-    one = workflow.runner_action(ROOT + "excel", ACTIONS, RUN, RUNNER, dependencies=deps)
+    one = workflow.runner_action(ROOT + "excel", ACTIONS, run_spec(RUN), RUNNER, dependencies=deps)
     shuffled = json.loads(json.dumps(RUN), object_pairs_hook=lambda pairs: dict(reversed(pairs)))
-    two = workflow.runner_action(ROOT + "excel", ACTIONS, shuffled, dict(reversed(list(RUNNER.items()))),
+    two = workflow.runner_action(ROOT + "excel", ACTIONS, run_spec(shuffled), dict(reversed(list(RUNNER.items()))),
                                  dependencies=tuple(reversed(deps)))
     assert one == two
     # no compression: the same text with any zlib build (zlib-ng differs byte-wise)
@@ -142,7 +189,7 @@ def test_payload_reader_accepts_zlib_and_refuses_garbage() -> None:
 
 
 def test_runner_defaults_and_accounts() -> None:
-    action = workflow.runner_action(ROOT + "x", ACTIONS[:1], {}, None, account="CONTOSO\\svc-reports")
+    action = workflow.runner_action(ROOT + "x", ACTIONS[:1], workflow.RunSpec(), None, account="CONTOSO\\svc-reports")
     assert action.command == workflow.DEFAULT_RUNNER["python"]
     data = payload_module.decode(payload_module.from_arguments(action.arguments) or "")
     assert data["home"] == "%ProgramData%\\reconcile"
@@ -157,13 +204,13 @@ def test_runner_defaults_and_accounts() -> None:
 
 def test_runner_action_refuses() -> None:
     with pytest.raises(ValueError, match="resolved first"):
-        workflow.runner_action(ROOT + "x", ACTIONS, {"after": ["y"]}, RUNNER)
+        workflow.runner_action(ROOT + "x", ACTIONS, run_spec({"after": ["y"]}), RUNNER)
     with pytest.raises(ValueError, match="programs only"):
         workflow.runner_action(ROOT + "x", (ComHandlerAction(class_id="{00000000-0000-0000-0000-000000000000}"),),
-                               {}, RUNNER)
+                               workflow.RunSpec(), RUNNER)
     huge = ExecAction(command="x.exe", arguments="a" * workflow.MAX_ARGUMENTS)
     with pytest.raises(workflow.PayloadTooLarge):
-        workflow.runner_action(ROOT + "x", (huge,), {}, RUNNER)
+        workflow.runner_action(ROOT + "x", (huge,), workflow.RunSpec(), RUNNER)
 
 
 def test_parse_runner_action_ignores_other_actions() -> None:
@@ -171,16 +218,16 @@ def test_parse_runner_action_ignores_other_actions() -> None:
     assert workflow.parse_runner_action("python.exe", "-m reconciler.runner run --payload !!") is None
     assert workflow.parse_runner_action("python.exe", "-m reconciler.runner run --payload e30") is None  # {} lacks v
     assert workflow.parse_runner_action("python.exe", None) is None
-    outside = workflow.runner_action("\\Other\\t", ACTIONS[:1], {}, RUNNER, dependencies=())
+    outside = workflow.runner_action("\\Other\\t", ACTIONS[:1], workflow.RunSpec(), RUNNER, dependencies=())
     assert workflow.parse_runner_action(outside.command, outside.arguments, ROOT)["task"] == "\\Other\\t"
 
 
 # --- dependencies -------------------------------------------------------------------------------
 
-def node(name: str, after: tuple[Any, ...] = (), folder: str = "", **extra: Any) -> workflow.DepNode:
+def node(name: str, entries: tuple[Any, ...] = (), folder: str = "", **extra: Any) -> workflow.DepNode:
     path = ROOT + (folder + "\\" if folder else "") + name
-    return workflow.DepNode(path=path, name=name, folder=folder, after=after, has_run=extra.pop("has_run", True),
-                            **extra)
+    return workflow.DepNode(path=path, name=name, folder=folder, after=after(*entries),
+                            has_run=extra.pop("has_run", True), **extra)
 
 
 def test_dependency_problems() -> None:
@@ -231,19 +278,21 @@ def test_resolve_dependencies_by_name_folder_name_and_path() -> None:
     resolved = workflow.resolve_dependencies(nodes)
     assert list(resolved) == [(ROOT + "c").casefold()]
     assert resolved[(ROOT + "c").casefold()] == (
-        {"task": ROOT + "Finance\\job", "require": "succeeded"},
-        {"task": ROOT + "HR\\job", "require": "succeeded", "account": workflow.store_account("CONTOSO\\hr")},
-        {"task": ROOT + "solo", "require": "succeeded", "home": workflow.DEFAULT_RUNNER["home"]},
+        workflow.ResolvedDependency(task=ROOT + "Finance\\job", require="succeeded"),
+        workflow.ResolvedDependency(task=ROOT + "HR\\job", require="succeeded",
+                                    account=workflow.store_account("CONTOSO\\hr")),
+        workflow.ResolvedDependency(task=ROOT + "solo", require="succeeded", home=workflow.DEFAULT_RUNNER["home"]),
     )
 
 
 def test_node_from_spec() -> None:
     spec = TaskSpec(path=ROOT + "F\\t", name="t", folder=("F",), description=None, triggers=(), actions=ACTIONS,
                     principal=Principal(user_id="CONTOSO\\u", logon_type="S4U"),
-                    settings=(("RestartOnFailure", (("Count", 3),)),), run={"after": ["a"], "retry": {"attempts": 2}})
+                    settings=(("RestartOnFailure", (("Count", 3),)),),
+                    run=run_spec({"after": ["a"], "retry": {"attempts": 2}}))
     made = workflow.node_from_spec(spec, {"home": "D:\\h"})
     assert (made.display, made.after, made.has_run, made.has_settings_retry, made.has_run_retry, made.account,
-            made.home, made.ref) == ("F\\t", ("a",), True, True, True, "CONTOSO\\u", "D:\\h", spec)
+            made.home, made.ref) == ("F\\t", after("a"), True, True, True, "CONTOSO\\u", "D:\\h", spec)
 
 
 # --- wake triggers --------------------------------------------------------------------------------
@@ -257,7 +306,7 @@ def test_wake_triggers_render_and_are_recognised_after_rendering() -> None:
         "*[System[Provider[@Name='reconcile.py'] and EventID=4100]] and *[EventData[Data='\\Orchestrator\\A']]"
         "</Select></Query></QueryList>")
     spec = TaskSpec(path=ROOT + "c", name="c", folder=(), description=None, triggers=triggers,
-                    actions=(workflow.runner_action(ROOT + "c", ACTIONS, {}, RUNNER),),
+                    actions=(workflow.runner_action(ROOT + "c", ACTIONS, workflow.RunSpec(), RUNNER),),
                     principal=Principal(user_id="SYSTEM"))
     canonical = render(spec, ROOT).canonical
     found = [workflow.wake_trigger_task(t) for t in canonical["Triggers"]]
@@ -440,7 +489,7 @@ def test_runner_install_creates_a_working_isolated_runner(tmp_path: Path) -> Non
     assert (tmp_path / "home" / "accounts" / workflow.store_account("CONTOSO\\svc") / "state").is_dir()
     # the installed runner runs a real task in isolated mode (no checkout, no PYTHONPATH)
     action = workflow.runner_action("\\Orchestrator\\t", (ExecAction(command=sys.executable, arguments='-c "pass"'),),
-                                    {}, {"python": str(python), "home": result["home"]})
+                                    workflow.RunSpec(), {"python": str(python), "home": result["home"]})
     done = subprocess.run([action.command, "-I", *cmdline.split(action.arguments)], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr
