@@ -34,7 +34,6 @@ from .vocabulary import ACCOUNT, BOOL, DATETIME, DUR, INT, STR, TEXT
 
 Resolver = Callable[[str], str]
 
-
 # Bumped whenever the canonical form changes, so a marker's hash written by another
 # version is not mistaken for drift.
 VERSION = 1
