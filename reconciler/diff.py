@@ -4,13 +4,12 @@ of triggers and actions. Paths read like the task XML: ``Settings/ExecutionTimeL
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from . import accounts
-from .model import FieldChange
+from .model import WEEKDAYS, FieldChange
 
-_DAY_ABBREVIATION = {d: d[:3] for d in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
-                                        "Saturday", "Sunday")}
+_DAY_ABBREVIATION = {d: d[:3] for d in WEEKDAYS}
 
 
 def show(value: Any) -> str:
@@ -144,67 +143,99 @@ def _clock(start: str | None) -> str:
 
 def trigger_summary(trigger: dict[str, Any]) -> str:
     """``daily at 09:30``, ``Mon, Fri at 08:00 every 15m for 8h45m``, ``at startup``..."""
-    from .durations import parse_iso
-
     kind = _kind(trigger) or "?"
     body = trigger.get(kind, {}) if isinstance(trigger, dict) else {}
     if not isinstance(body, dict):
         return kind
-    start = body.get("StartBoundary")
-    text = kind
-    if kind == "CalendarTrigger":
-        if "ScheduleByDay" in body:
-            every = body["ScheduleByDay"].get("DaysInterval", 1)
-            text = "daily" if every == 1 else f"every {every} days"
-        elif "ScheduleByWeek" in body:
-            schedule = body["ScheduleByWeek"]
-            days = ", ".join(_DAY_ABBREVIATION.get(d, d) for d in schedule.get("DaysOfWeek", []))
-            every = schedule.get("WeeksInterval", 1)
-            text = f"weekly on {days}" + (f" every {every} weeks" if every != 1 else "")
-        elif "ScheduleByMonth" in body:
-            schedule = body["ScheduleByMonth"]
-            text = "monthly on day " + ", ".join(schedule.get("DaysOfMonth", []))
-            if len(schedule.get("Months", [])) != 12:
-                text += " of " + ", ".join(m[:3] for m in schedule.get("Months", []))
-        elif "ScheduleByMonthDayOfWeek" in body:
-            schedule = body["ScheduleByMonthDayOfWeek"]
-            weeks = ", ".join(schedule.get("Weeks", []))
-            days = ", ".join(_DAY_ABBREVIATION.get(d, d) for d in schedule.get("DaysOfWeek", []))
-            text = f"monthly on week {weeks} {days}"
-            if len(schedule.get("Months", [])) != 12:
-                text += " of " + ", ".join(m[:3] for m in schedule.get("Months", []))
-        text += f" at {_clock(start)}"
-    elif kind == "TimeTrigger":
-        text = f"once at {start}"
-    elif kind == "BootTrigger":
-        text = "at startup"
-    elif kind == "LogonTrigger":
-        text = "at logon" + (f" of {accounts.display(body['UserId'])}" if body.get("UserId") else "")
-    elif kind == "IdleTrigger":
-        text = "on idle"
-    elif kind == "RegistrationTrigger":
-        text = "on registration"
-    elif kind == "EventTrigger":
-        from . import workflow
+    describe = _TRIGGERS.get(kind)
+    text = describe(trigger, body) if describe is not None else kind
+    return text + _repetition(body.get("Repetition")) + _delay_and_state(body)
 
-        dependency = workflow.wake_trigger_task(trigger)
-        text = f"when {dependency} finishes (run.after)" if dependency else "on event"
-    elif kind == "SessionStateChangeTrigger":
-        text = f"on {body.get('StateChange', 'session change')}"
-    repetition = body.get("Repetition")
-    if isinstance(repetition, dict) and "Interval" in repetition:
-        try:
-            text += f" every {parse_iso(repetition['Interval']).short()}"
-            if "Duration" in repetition:
-                text += f" for {parse_iso(repetition['Duration']).short()}"
-        except ValueError:
-            text += f" every {repetition['Interval']}"
-    delay = body.get("Delay")
-    if delay and delay != "PT0S":
-        text += f" after {delay}"
-    if body.get("Enabled") is False:
-        text += " (disabled)"
+
+def _calendar(trigger: dict[str, Any], body: dict[str, Any]) -> str:
+    text = "CalendarTrigger"
+    for element, describe in _SCHEDULES.items():
+        if element in body:
+            text = describe(body[element])
+            break
+    return text + f" at {_clock(body.get('StartBoundary'))}"
+
+
+def _days(schedule: dict[str, Any]) -> str:
+    return ", ".join(_DAY_ABBREVIATION.get(d, d) for d in schedule.get("DaysOfWeek", []))
+
+
+def _of_months(schedule: dict[str, Any]) -> str:
+    months = schedule.get("Months", [])
+    return "" if len(months) == 12 else " of " + ", ".join(m[:3] for m in months)
+
+
+def _by_day(schedule: dict[str, Any]) -> str:
+    every = schedule.get("DaysInterval", 1)
+    return "daily" if every == 1 else f"every {every} days"
+
+
+def _by_week(schedule: dict[str, Any]) -> str:
+    every = schedule.get("WeeksInterval", 1)
+    return f"weekly on {_days(schedule)}" + (f" every {every} weeks" if every != 1 else "")
+
+
+def _by_month(schedule: dict[str, Any]) -> str:
+    return "monthly on day " + ", ".join(schedule.get("DaysOfMonth", [])) + _of_months(schedule)
+
+
+def _by_month_day_of_week(schedule: dict[str, Any]) -> str:
+    weeks = ", ".join(schedule.get("Weeks", []))
+    return f"monthly on week {weeks} {_days(schedule)}" + _of_months(schedule)
+
+
+_SCHEDULES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "ScheduleByDay": _by_day,
+    "ScheduleByWeek": _by_week,
+    "ScheduleByMonth": _by_month,
+    "ScheduleByMonthDayOfWeek": _by_month_day_of_week,
+}
+
+
+def _event(trigger: dict[str, Any], body: dict[str, Any]) -> str:
+    from . import workflow
+
+    dependency = workflow.wake_trigger_task(trigger)
+    return f"when {dependency} finishes (run.after)" if dependency else "on event"
+
+
+_TRIGGERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], str]] = {
+    "CalendarTrigger": _calendar,
+    "TimeTrigger": lambda trigger, body: f"once at {body.get('StartBoundary')}",
+    "BootTrigger": lambda trigger, body: "at startup",
+    "LogonTrigger": lambda trigger, body: "at logon" + (
+        f" of {accounts.display(body['UserId'])}" if body.get("UserId") else ""),
+    "IdleTrigger": lambda trigger, body: "on idle",
+    "RegistrationTrigger": lambda trigger, body: "on registration",
+    "EventTrigger": _event,
+    "SessionStateChangeTrigger": lambda trigger, body: f"on {body.get('StateChange', 'session change')}",
+}
+
+
+def _repetition(repetition: Any) -> str:
+    if not (isinstance(repetition, dict) and "Interval" in repetition):
+        return ""
+    from .durations import parse_iso
+
+    text = ""
+    try:
+        text += f" every {parse_iso(repetition['Interval']).short()}"
+        if "Duration" in repetition:
+            text += f" for {parse_iso(repetition['Duration']).short()}"
+    except ValueError:
+        text += f" every {repetition['Interval']}"
     return text
+
+
+def _delay_and_state(body: dict[str, Any]) -> str:
+    delay = body.get("Delay")
+    text = f" after {delay}" if delay and delay != "PT0S" else ""
+    return text + (" (disabled)" if body.get("Enabled") is False else "")
 
 
 def action_summary(action: dict[str, Any]) -> str:

@@ -12,221 +12,17 @@ from typing import Any
 
 from lxml import etree
 
-from . import accounts, cmdline, durations, names, normalize, vocabulary, workflow
-from .errors import ReconcileError
-from .model import MONTHS
+from . import accounts, cmdline, names, normalize, tasksettings, vocabulary, workflow
+from .compile_actions import runs_through_cmd
+from .import_base import NotRepresentable, only, short_duration
+from .import_triggers import to_trigger
 from .taskxml import children, localname
+from .vocabulary import DUR
 
-DEFAULT_START_DATE = "2000-01-03"
-_WEEKS = vocabulary.inverse(vocabulary.WEEK)
-_SESSION = vocabulary.inverse(vocabulary.SESSION)
-_MULTIPLE = vocabulary.inverse(vocabulary.MULTIPLE_INSTANCES)
+__all__ = ["NotRepresentable", "to_manifest"]
+
 _LOGON = vocabulary.inverse(vocabulary.LOGON)
 _SID_TYPE = vocabulary.inverse(vocabulary.SID_TYPE)
-_BOUNDARY = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})?$")
-
-# Settings with a plain value: element -> (manifest key, Task Scheduler default).
-_SIMPLE = {
-    "AllowStartOnDemand": ("allowStartOnDemand", True),
-    "StartWhenAvailable": ("startWhenAvailable", False),
-    "RunOnlyIfNetworkAvailable": ("runOnlyIfNetworkAvailable", False),
-    "NetworkProfileName": ("networkProfileName", None),
-    "WakeToRun": ("wakeToRun", False),
-    "Hidden": ("hidden", False),
-    "Priority": ("priority", 7),
-    "AllowHardTerminate": ("allowHardTerminate", True),
-    "RunOnlyIfIdle": ("runOnlyIfIdle", False),
-    "UseUnifiedSchedulingEngine": ("useUnifiedSchedulingEngine", False),
-    "DisallowStartOnRemoteAppSession": ("disallowStartOnRemoteAppSession", False),
-    "Volatile": ("volatile", False),
-}
-_KNOWN_SETTINGS = set(_SIMPLE) | {
-    "Enabled", "ExecutionTimeLimit", "RestartOnFailure", "MultipleInstancesPolicy",
-    "DisallowStartIfOnBatteries", "StopIfGoingOnBatteries", "DeleteExpiredTaskAfter",
-    "IdleSettings", "NetworkSettings", "MaintenanceSettings",
-}
-
-
-class NotRepresentable(ReconcileError):
-    """The task uses something a manifest cannot say."""
-
-
-def _short(iso: str, element: str) -> str:
-    try:
-        return durations.parse_iso(iso).short()
-    except ValueError:
-        raise NotRepresentable(f"{element}: {iso!r} is not a duration") from None
-
-
-def _boundary(value: str, element: str) -> tuple[str, str, str]:
-    """(date, time, offset) of a Start/EndBoundary."""
-    match = _BOUNDARY.match(value)
-    if not match:
-        raise NotRepresentable(f"{element}: {value!r} is not a date-time Task Scheduler can run")
-    day, time, offset = match.groups()
-    return day, time, offset or ""
-
-
-def _clock(time: str) -> str:
-    return time[:5] if time.endswith(":00") and "." not in time else time
-
-
-def _only(body: dict[str, Any], known: set[str], element: str) -> None:
-    for key in body:
-        if key not in known:
-            raise NotRepresentable(f"{element}/{key}: reconcile.py manifests cannot express this element")
-
-
-_BASE_KEYS = {"Enabled", "StartBoundary", "EndBoundary", "Repetition", "ExecutionTimeLimit"}
-
-
-def _common(body: dict[str, Any], out: dict[str, Any], element: str, time_based: bool) -> None:
-    if body.get("Enabled") is False:
-        out["enabled"] = False
-    limit = body.get("ExecutionTimeLimit", normalize.TIME_LIMIT_DEFAULT)
-    if limit != normalize.TIME_LIMIT_DEFAULT:
-        out["timeLimit"] = _short(limit, f"{element}/ExecutionTimeLimit")
-    repetition = body.get("Repetition")
-    if repetition is not None:
-        _only(repetition, {"Interval", "Duration", "StopAtDurationEnd"}, f"{element}/Repetition")
-        if "Interval" not in repetition:
-            raise NotRepresentable(f"{element}/Repetition: it has no Interval")
-        repeat: dict[str, Any] = {"every": _short(repetition["Interval"], f"{element}/Repetition/Interval")}
-        if "Duration" in repetition:
-            repeat["for"] = _short(repetition["Duration"], f"{element}/Repetition/Duration")
-        if repetition.get("StopAtDurationEnd") is True:
-            repeat["stopAtEnd"] = True
-        out["repeat"] = repeat
-    if "EndBoundary" in body:
-        day, time, offset = _boundary(body["EndBoundary"], f"{element}/EndBoundary")
-        out["until"] = day if time == "00:00:00" and not offset else f"{day}T{time}{offset}"
-    if not time_based and "StartBoundary" in body:
-        day, time, offset = _boundary(body["StartBoundary"], f"{element}/StartBoundary")
-        out["from"] = day if time == "00:00:00" and not offset else f"{day}T{time}{offset}"
-    if time_based and body.get("RandomDelay", "PT0S") != "PT0S":
-        out["randomDelay"] = _short(body["RandomDelay"], f"{element}/RandomDelay")
-
-
-def _delay(body: dict[str, Any], out: dict[str, Any], element: str) -> None:
-    if body.get("Delay", "PT0S") != "PT0S":
-        out["delay"] = _short(body["Delay"], f"{element}/Delay")
-
-
-def _months(months: list[str]) -> list[str] | None:
-    return None if list(months) == list(MONTHS) else [m[:3] for m in months]
-
-
-def _trigger(trigger: dict[str, Any], index: int) -> dict[str, Any]:
-    ((kind, body),) = trigger.items()
-    element = f"Triggers/{kind}"
-    if not isinstance(body, dict):
-        raise NotRepresentable(f"{element}: reconcile.py manifests cannot express this trigger")
-    out: dict[str, Any] = {}
-    if kind in ("CalendarTrigger", "TimeTrigger"):
-        if "StartBoundary" not in body:
-            raise NotRepresentable(f"{element}/StartBoundary: a time trigger needs a start")
-        day, time, offset = _boundary(body["StartBoundary"], f"{element}/StartBoundary")
-        if kind == "TimeTrigger":
-            _only(body, _BASE_KEYS | {"RandomDelay"}, element)
-            out["at"] = f"{day}T{time}{offset}"
-            _common(body, out, element, True)
-            return {"once": out}
-        schedules = [k for k in body if k.startswith("ScheduleBy")]
-        _only(body, _BASE_KEYS | {"RandomDelay"} | set(schedules), element)
-        if len(schedules) != 1:
-            raise NotRepresentable(f"{element}: it needs exactly one ScheduleBy… element")
-        schedule_kind, schedule = schedules[0], body[schedules[0]]
-        out["at"] = _clock(time)
-        if schedule_kind == "ScheduleByDay":
-            name = "daily"
-            if schedule.get("DaysInterval", 1) != 1:
-                out["every"] = schedule["DaysInterval"]
-        elif schedule_kind == "ScheduleByWeek":
-            name = "weekly"
-            out["days"] = [d[:3] for d in schedule.get("DaysOfWeek", [])]
-            if schedule.get("WeeksInterval", 1) != 1:
-                out["every"] = schedule["WeeksInterval"]
-        elif schedule_kind == "ScheduleByMonth":
-            name = "monthly"
-            out["days"] = [int(d) if d.isdigit() else "last" for d in schedule.get("DaysOfMonth", [])]
-            if _months(schedule.get("Months", MONTHS)):
-                out["months"] = _months(schedule["Months"])
-        else:
-            name = "monthlyByWeekday"
-            out["weeks"] = [_WEEKS.get(w, w) for w in schedule.get("Weeks", [])]
-            out["days"] = [d[:3] for d in schedule.get("DaysOfWeek", [])]
-            if _months(schedule.get("Months", MONTHS)):
-                out["months"] = _months(schedule["Months"])
-        _only(schedule, {"DaysInterval", "WeeksInterval", "DaysOfWeek", "DaysOfMonth", "Months", "Weeks"},
-              f"{element}/{schedule_kind}")
-        for key in ("days", "weeks"):
-            if key in out and not out[key]:
-                raise NotRepresentable(f"{element}/{schedule_kind}: it lists no {key}")
-        if day != DEFAULT_START_DATE:
-            out["from"] = day
-        if offset:
-            out["utcOffset"] = offset
-        _common(body, out, element, True)
-        return {name: out}
-    if kind == "BootTrigger":
-        _only(body, _BASE_KEYS | {"Delay"}, element)
-        _delay(body, out, element)
-        _common(body, out, element, False)
-        return {"atStartup": out}
-    if kind == "RegistrationTrigger":
-        _only(body, _BASE_KEYS | {"Delay"}, element)
-        _delay(body, out, element)
-        _common(body, out, element, False)
-        return {"onRegistration": out}
-    if kind == "IdleTrigger":
-        _only(body, _BASE_KEYS, element)
-        _common(body, out, element, False)
-        return {"onIdle": out}
-    if kind == "LogonTrigger":
-        _only(body, _BASE_KEYS | {"UserId", "Delay"}, element)
-        if body.get("UserId"):
-            out["user"] = body["UserId"]
-        _delay(body, out, element)
-        _common(body, out, element, False)
-        return {"atLogon": out}
-    if kind == "SessionStateChangeTrigger":
-        _only(body, _BASE_KEYS | {"UserId", "Delay", "StateChange"}, element)
-        if body.get("StateChange") not in _SESSION:
-            raise NotRepresentable(f"{element}/StateChange: {body.get('StateChange')!r} is not a session change")
-        out["change"] = _SESSION[body["StateChange"]]
-        if body.get("UserId"):
-            out["user"] = body["UserId"]
-        _delay(body, out, element)
-        _common(body, out, element, False)
-        return {"onSessionChange": out}
-    if kind == "EventTrigger":
-        _only(body, _BASE_KEYS | {"Subscription", "Delay", "PeriodOfOccurrence", "NumberOfOccurrences",
-                                  "MatchingElement", "ValueQueries"}, element)
-        if not body.get("Subscription"):
-            raise NotRepresentable(f"{element}/Subscription: an event trigger needs a query")
-        out["query"] = body["Subscription"]
-        _delay(body, out, element)
-        if body.get("PeriodOfOccurrence", "PT0S") != "PT0S":
-            out["periodOfOccurrence"] = _short(body["PeriodOfOccurrence"], f"{element}/PeriodOfOccurrence")
-        if body.get("NumberOfOccurrences", 1) != 1:
-            out["numberOfOccurrences"] = body["NumberOfOccurrences"]
-        if body.get("MatchingElement"):
-            out["matchingElement"] = body["MatchingElement"]
-        if body.get("ValueQueries"):
-            out["valueQueries"] = dict(body["ValueQueries"])
-        _common(body, out, element, False)
-        return {"onEvent": out}
-    if kind == "WnfStateChangeTrigger":
-        _only(body, _BASE_KEYS | {"StateName", "Data", "DataOffset", "Delay"}, element)
-        out["stateName"] = body.get("StateName")
-        if body.get("Data") is not None:
-            out["data"] = body["Data"]
-        if body.get("DataOffset") is not None:
-            out["dataOffset"] = body["DataOffset"]
-        _delay(body, out, element)
-        _common(body, out, element, False)
-        return {"onWnfStateChange": out}
-    raise NotRepresentable(f"{element}: reconcile.py manifests cannot express this trigger")
 
 
 def _arguments(text: str) -> Any:
@@ -239,23 +35,23 @@ def _arguments(text: str) -> Any:
 
 def _actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for index, action in enumerate(actions):
+    for action in actions:
         ((kind, body),) = action.items()
         element = f"Actions/{kind}"
         if kind == "Exec" and isinstance(body, dict):
-            _only(body, {"Command", "Arguments", "WorkingDirectory"}, element)
+            only(body, normalize.ACTIONS[kind], element)
             if not body.get("Command"):
                 raise NotRepresentable(f"{element}/Command: the action runs no program")
             item: dict[str, Any] = {"command": body["Command"]}
             if body.get("Arguments"):
-                batch = body["Command"].strip('"').lower().endswith((".bat", ".cmd"))
                 # cmd.exe re-parses a batch file's arguments: keep them exactly as written.
+                batch = runs_through_cmd(body["Command"])
                 item["arguments"] = body["Arguments"] if batch else _arguments(body["Arguments"])
             if body.get("WorkingDirectory"):
                 item["workingDirectory"] = body["WorkingDirectory"]
             out.append(item)
         elif kind == "ComHandler" and isinstance(body, dict):
-            _only(body, {"ClassId", "Data"}, element)
+            only(body, normalize.ACTIONS[kind], element)
             handler: dict[str, Any] = {"classId": body.get("ClassId")}
             if body.get("Data") is not None:
                 handler["data"] = body["Data"]
@@ -271,9 +67,7 @@ def _actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _run_as(principal: dict[str, Any], name: str) -> dict[str, Any]:
-    known = {"UserId", "GroupId", "LogonType", "RunLevel", "DisplayName", "ProcessTokenSidType",
-             "RequiredPrivileges"}
-    _only(principal, known, "Principals/Principal")
+    only(principal, set(normalize.PRINCIPAL) | {"RequiredPrivileges"}, "Principals/Principal")
     out: dict[str, Any] = {}
     if "GroupId" in principal and "UserId" not in principal:
         out["group"] = accounts.display(accounts.well_known(principal["GroupId"])) \
@@ -288,14 +82,14 @@ def _run_as(principal: dict[str, Any], name: str) -> dict[str, Any]:
                 raise NotRepresentable(f"Principals/Principal/LogonType: {logon!r} is not a logon type "
                                        "reconcile.py can register for this account")
             out["logonType"] = _LOGON[logon]
-            if logon in ("Password", "InteractiveTokenOrPassword") and not user.endswith("$"):
+            if _LOGON[logon] in vocabulary.PASSWORD_LOGONS and not user.endswith("$"):
                 # The password cannot be read back: name a variable to hold it at apply.
                 out["password"] = {"fromEnv": _password_variable(name)}
     else:
         raise NotRepresentable("Principals/Principal/UserId: the task names no account (or both a user "
                                "and a group); Windows would register it as whoever runs apply — "
                                "write runAs by hand")
-    if principal.get("RunLevel") == "HighestAvailable":
+    if principal.get("RunLevel") == vocabulary.RUN_LEVEL["highest"]:
         out["runLevel"] = "highest"
     if principal.get("DisplayName"):
         out["displayName"] = principal["DisplayName"]
@@ -315,66 +109,80 @@ def _password_variable(name: str) -> str:
 
 
 def _settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's ``settings``, read through the one settings table; defaults left out."""
+    only(settings, tasksettings.ELEMENTS, "Settings")
     out: dict[str, Any] = {}
-    for key in settings:
-        if key not in _KNOWN_SETTINGS:
-            raise NotRepresentable(f"Settings/{key}: reconcile.py manifests cannot express this element")
-    limit = settings.get("ExecutionTimeLimit", normalize.TIME_LIMIT_DEFAULT)
-    if limit != normalize.TIME_LIMIT_DEFAULT:
-        out["timeout"] = "none" if limit == "PT0S" else _short(limit, "Settings/ExecutionTimeLimit")
-    restart = settings.get("RestartOnFailure")
-    if restart is not None:
-        _only(restart, {"Interval", "Count"}, "Settings/RestartOnFailure")
-        if "Interval" not in restart or "Count" not in restart:
-            raise NotRepresentable("Settings/RestartOnFailure: it needs Interval and Count")
-        out["retry"] = {"count": restart["Count"], "interval": _short(restart["Interval"],
-                                                                      "Settings/RestartOnFailure/Interval")}
-    policy = settings.get("MultipleInstancesPolicy", "IgnoreNew")
-    if policy != "IgnoreNew":
-        if policy not in _MULTIPLE:
-            raise NotRepresentable(f"Settings/MultipleInstancesPolicy: {policy!r} is not a policy")
-        out["multipleInstances"] = _MULTIPLE[policy]
-    for element, (key, default) in _SIMPLE.items():
-        if element in settings and settings[element] != default:
-            out[key] = settings[element]
-    batteries = {}
-    if settings.get("DisallowStartIfOnBatteries", True) is not True:
-        batteries["disallowStart"] = settings["DisallowStartIfOnBatteries"]
-    if settings.get("StopIfGoingOnBatteries", True) is not True:
-        batteries["stopOnBattery"] = settings["StopIfGoingOnBatteries"]
-    if batteries:
-        out["batteries"] = batteries
-    if "DeleteExpiredTaskAfter" in settings:
-        out["deleteExpiredAfter"] = _short(settings["DeleteExpiredTaskAfter"], "Settings/DeleteExpiredTaskAfter")
-    idle = settings.get("IdleSettings", {})
-    _only(idle, {"Duration", "WaitTimeout", "StopOnIdleEnd", "RestartOnIdle"}, "Settings/IdleSettings")
-    idle_out: dict[str, Any] = {}
-    if idle.get("Duration", "PT10M") != "PT10M":
-        idle_out["duration"] = _short(idle["Duration"], "Settings/IdleSettings/Duration")
-    if idle.get("WaitTimeout", "PT1H") != "PT1H":
-        idle_out["waitTimeout"] = _short(idle["WaitTimeout"], "Settings/IdleSettings/WaitTimeout")
-    if idle.get("StopOnIdleEnd", True) is not True:
-        idle_out["stopOnIdleEnd"] = idle["StopOnIdleEnd"]
-    if idle.get("RestartOnIdle", False) is not False:
-        idle_out["restartOnIdle"] = idle["RestartOnIdle"]
-    if idle_out:
-        out["idle"] = idle_out
-    network = settings.get("NetworkSettings")
-    if network is not None:
-        _only(network, {"Name", "Id"}, "Settings/NetworkSettings")
-        out["network"] = {k: network[e] for e, k in (("Name", "name"), ("Id", "id")) if e in network}
-    maintenance = settings.get("MaintenanceSettings")
-    if maintenance is not None:
-        _only(maintenance, {"Period", "Deadline", "Exclusive"}, "Settings/MaintenanceSettings")
-        if "Period" not in maintenance:
-            raise NotRepresentable("Settings/MaintenanceSettings/Period: maintenance needs a period")
-        item: dict[str, Any] = {"period": _short(maintenance["Period"], "Settings/MaintenanceSettings/Period")}
-        if "Deadline" in maintenance:
-            item["deadline"] = _short(maintenance["Deadline"], "Settings/MaintenanceSettings/Deadline")
-        if maintenance.get("Exclusive") is True:
-            item["exclusive"] = True
-        out["maintenance"] = item
+    for part in _PARTS:
+        if isinstance(part, tasksettings.Group):
+            _group(part, settings, out)
+        else:
+            _read(part, settings, "Settings", out)
     return out
+
+
+def _parts() -> list[tasksettings.Group | tuple[tasksettings.Setting, ...]]:
+    """The table as groups and runs of single settings (each run read by one call)."""
+    out: list[tasksettings.Group | tuple[tasksettings.Setting, ...]] = []
+    for row in tasksettings.TABLE:
+        if isinstance(row, tasksettings.Group):
+            out.append(row)
+        elif out and isinstance(out[-1], tuple):
+            out[-1] += (row,)
+        else:
+            out.append((row,))
+    return out
+
+
+_PARTS = _parts()
+
+
+def _task_level(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings a manifest says in spec itself (``enabled``)."""
+    out: dict[str, Any] = {}
+    _read(tasksettings.TASK_LEVEL, settings, "Settings", out)
+    return out
+
+
+def _group(group: tasksettings.Group, settings: dict[str, Any], out: dict[str, Any]) -> None:
+    values: dict[str, Any] = {}
+    if group.element is None:  # the manifest's own grouping of elements of Settings
+        _read(group.members, settings, "Settings", values)
+        if values:
+            out[group.key] = values
+        return
+    body = settings.get(group.element)
+    if body is None:
+        return
+    where = f"Settings/{group.element}"
+    only(body, _GROUP_ELEMENTS[group.element], where)
+    if any(m.required and m.element not in body for m in group.members):
+        raise NotRepresentable(group.missing)
+    _read(group.members, body, where, values)
+    if values or not group.always:  # a group Windows always has is left out when all default
+        out[group.key] = values
+
+
+_GROUP_ELEMENTS = {str(g.element): frozenset(m.element for m in g.members) for g in tasksettings.GROUPS}
+
+
+def _read(settings: tuple[tasksettings.Setting, ...], values: dict[str, Any], where: str,
+          out: dict[str, Any]) -> None:
+    """Each setting whose value is not Task Scheduler's default, as the manifest spells it."""
+    for setting in settings:
+        value = values.get(setting.element, setting.default)
+        if value != setting.default:
+            out[setting.key] = _spelled(setting, value, f"{where}/{setting.element}")
+
+
+def _spelled(setting: tasksettings.Setting, value: Any, element: str) -> Any:
+    if setting.words is not None:
+        words = vocabulary.inverse(setting.words)
+        if value not in words:
+            raise NotRepresentable(f"{element}: {value!r} is not {setting.noun}")
+        return words[value]
+    if setting.kind == DUR:
+        return setting.none if setting.none and value == "PT0S" else short_duration(value, element)
+    return value
 
 
 def _runner_parts(actions: list[dict[str, Any]], path: str, root: str | None) -> dict[str, Any] | None:
@@ -403,27 +211,13 @@ def to_manifest(task: etree._Element, path: str, root: str | None) -> dict[str, 
     for key in form:
         if key not in ("RegistrationInfo", "Principal", "Settings", "Triggers", "Actions", "Data"):
             raise NotRepresentable(f"{key}: reconcile.py manifests cannot express this element")
-    relative = names.relative(path, root) if root and names.is_under(path, root) else path.strip("\\")
-    *folder, name = relative.split("\\")
-    metadata: dict[str, Any] = {"name": name}
-    if folder:
-        metadata["folder"] = "\\".join(folder)
-    registration = form["RegistrationInfo"]
-    _only(registration, {"Description", "Version", "SecurityDescriptor"}, "RegistrationInfo")
-    if registration.get("Description"):
-        metadata["description"] = registration["Description"]
-    if registration.get("Version"):
-        metadata["version"] = registration["Version"]
-    if registration.get("SecurityDescriptor"):
-        metadata["securityDescriptor"] = registration["SecurityDescriptor"]
-    metadata["adopt"] = True
+    metadata = _metadata(form["RegistrationInfo"], path, root)
+    name = metadata["name"]
 
-    spec: dict[str, Any] = {}
-    if form["Settings"].get("Enabled") is False:
-        spec["enabled"] = False
+    spec: dict[str, Any] = _task_level(form["Settings"])
     # Wake-up triggers are derived from run.after: the manifest says after, not them.
     own_triggers = [t for t in _document_order(task, form["Triggers"]) if not workflow.is_wake_trigger(t)]
-    triggers = [_trigger(t, i) for i, t in enumerate(own_triggers)]
+    triggers = [to_trigger(t) for t in own_triggers]
     if triggers:
         spec["triggers"] = triggers
     runner = _runner_parts(form["Actions"], path, root)
@@ -449,6 +243,22 @@ def to_manifest(task: etree._Element, path: str, root: str | None) -> dict[str, 
             raise NotRepresentable("Data: only text can be kept in a task's Data")
         spec["data"] = form["Data"]
     return {"apiVersion": "reconcile/v1", "kind": "ScheduledTask", "metadata": metadata, "spec": spec}
+
+
+def _metadata(registration: dict[str, Any], path: str, root: str | None) -> dict[str, Any]:
+    relative = names.relative(path, root) if root and names.is_under(path, root) else path.strip("\\")
+    *folder, name = relative.split("\\")
+    metadata: dict[str, Any] = {"name": name}
+    if folder:
+        metadata["folder"] = "\\".join(folder)
+    only(registration, normalize.REGISTRATION_KEPT, "RegistrationInfo")
+    if registration.get("Description"):
+        metadata["description"] = registration["Description"]
+    for key, element in vocabulary.REGISTRATION.items():
+        if registration.get(element):
+            metadata[key] = registration[element]
+    metadata["adopt"] = True
+    return metadata
 
 
 def _document_order(task: etree._Element, triggers: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Any task XML -> its canonical form: the plain data the planner compares.
 
 Pure. Two task definitions that Task Scheduler treats the same have equal canonical
-forms, however they are spelled (reference windows-task-scheduler.md §2):
+forms, however they are spelled (the "Task Scheduler Schema" pages on Microsoft Learn
+give each element's default):
 - defaults filled in (Settings, IdleSettings, trigger Enabled/Delay/RandomDelay, ...);
 - server-written fields dropped: URI, Date, Author; and the ownership marker (Source,
   Documentation), which is not task content; ids and Context, which Windows rewrites;
@@ -25,20 +26,17 @@ from typing import Any, Callable
 
 from lxml import etree
 
-from . import accounts, durations
+from . import accounts, durations, tasksettings
+from .limits import TIME_LIMIT_DEFAULT
 from .model import MONTHS, WEEKDAYS
 from .taskxml import children, localname, parse, text_of
+from .vocabulary import ACCOUNT, BOOL, DATETIME, DUR, INT, STR, TEXT
 
 Resolver = Callable[[str], str]
-
-BOOL, INT, STR, DUR, DATETIME, ACCOUNT, TEXT = "bool", "int", "str", "dur", "datetime", "account", "text"
 
 # Bumped whenever the canonical form changes, so a marker's hash written by another
 # version is not mistaken for drift.
 VERSION = 1
-
-# Defaults in canonical spelling, so a default written out equals one left out.
-TIME_LIMIT_DEFAULT = durations.canonical_iso("PT72H")  # "P3D"
 
 # Leaf elements: (kind, default). A default of None means "absent stays absent".
 _BASE_TRIGGER: dict[str, tuple[str, Any]] = {
@@ -62,40 +60,26 @@ _TRIGGER_EXTRA: dict[str, dict[str, tuple[str, Any]]] = {
     "WnfStateChangeTrigger": {"StateName": (STR, None), "Data": (TEXT, None),
                               "DataOffset": (INT, None), "Delay": (DUR, "PT0S")},
 }
-TRIGGER_KINDS = tuple(_TRIGGER_EXTRA)
-TIME_BASED = ("TimeTrigger", "CalendarTrigger")
+# Every child read of each trigger kind: the leaves, and Repetition and ValueQueries read
+# as structures (a CalendarTrigger also holds one ScheduleBy… element).
+TRIGGER_ELEMENTS = {
+    kind: frozenset(_BASE_TRIGGER) | frozenset(extra) | {"Repetition"}
+    | ({"ValueQueries"} if kind == "EventTrigger" else set())
+    for kind, extra in _TRIGGER_EXTRA.items()
+}
+REPETITION: dict[str, tuple[str, Any]] = {
+    "Interval": (DUR, None), "Duration": (DUR, None), "StopAtDurationEnd": (BOOL, False),
+}
+SCHEDULE_ELEMENTS = frozenset({"DaysInterval", "WeeksInterval", "DaysOfWeek", "DaysOfMonth", "Months", "Weeks"})
 
-SETTINGS: dict[str, tuple[str, Any]] = {
-    "AllowStartOnDemand": (BOOL, True),
-    "MultipleInstancesPolicy": (STR, "IgnoreNew"),
-    "DisallowStartIfOnBatteries": (BOOL, True),
-    "StopIfGoingOnBatteries": (BOOL, True),
-    "AllowHardTerminate": (BOOL, True),
-    "StartWhenAvailable": (BOOL, False),
-    "NetworkProfileName": (TEXT, None),
-    "RunOnlyIfNetworkAvailable": (BOOL, False),
-    "WakeToRun": (BOOL, False),
-    "Enabled": (BOOL, True),
-    "Hidden": (BOOL, False),
-    # Absent means "never delete"; PT0S means "at once": not the same, so no default.
-    "DeleteExpiredTaskAfter": (DUR, None),
-    "ExecutionTimeLimit": (DUR, TIME_LIMIT_DEFAULT),
-    "Priority": (INT, 7),
-    "RunOnlyIfIdle": (BOOL, False),
-    "UseUnifiedSchedulingEngine": (BOOL, False),
-    "DisallowStartOnRemoteAppSession": (BOOL, False),
-    "Volatile": (BOOL, False),
-}
+# Settings leaves in the schema's order, then the groups (IdleSettings first: clients
+# always write it, with the schema defaults, and Windows drops it on export); both from
+# the one settings table.
+SETTINGS: dict[str, tuple[str, Any]] = {s.element: (s.kind, s.default) for s in tasksettings.LEAVES}
 SETTINGS_GROUPS: dict[str, dict[str, tuple[str, Any]]] = {
-    # Always present: clients write the schema defaults, Windows drops them on export.
-    "IdleSettings": {"Duration": (DUR, "PT10M"), "WaitTimeout": (DUR, "PT1H"),
-                     "StopOnIdleEnd": (BOOL, True), "RestartOnIdle": (BOOL, False)},
-    "RestartOnFailure": {"Interval": (DUR, None), "Count": (INT, None)},
-    "NetworkSettings": {"Name": (TEXT, None), "Id": (STR, None)},
-    "MaintenanceSettings": {"Period": (DUR, None), "Deadline": (DUR, None),
-                            "Exclusive": (BOOL, False)},
+    str(g.element): {m.element: (m.kind, m.default) for m in g.ordered()} for g in tasksettings.GROUPS
 }
-_ALWAYS_GROUPS = ("IdleSettings",)
+_ALWAYS_GROUPS = tuple(str(g.element) for g in tasksettings.GROUPS if g.always)
 
 PRINCIPAL: dict[str, tuple[str, Any]] = {
     "UserId": (ACCOUNT, None),
@@ -178,7 +162,7 @@ def _leaf(kind: str, element: etree._Element, resolve: Resolver) -> Any:
 def _generic(element: etree._Element) -> Any:
     """Unknown elements keep their content: text, or children in order."""
     kids = children(element)
-    attributes = {f"@{k}": v for k, v in sorted(element.attrib.items())}
+    attributes = {"@" + str(k): v for k, v in sorted(element.attrib.items())}
     if not kids:
         text = text_of(element)
         return {**attributes, "#text": text} if attributes else text
@@ -245,9 +229,8 @@ def _schedule(element: etree._Element) -> dict[str, Any]:
         out["Weeks"] = sorted(set(weeks), key=lambda w: (not w.isdigit(), w))
         out["DaysOfWeek"] = _ordered(_markers(parts.get("DaysOfWeek")), WEEKDAYS)
         out["Months"] = _ordered(_markers(parts.get("Months")), MONTHS) if "Months" in parts else list(MONTHS)
-    known = {"DaysInterval", "WeeksInterval", "DaysOfWeek", "DaysOfMonth", "Months", "Weeks"}
     for key, child in parts.items():
-        if key not in known:
+        if key not in SCHEDULE_ELEMENTS:
             out[key] = _generic(child)
     return out
 
@@ -271,8 +254,7 @@ def canonical_trigger(element: etree._Element, resolve: Resolver) -> dict[str, A
         name = localname(child)
         if name == "Repetition":
             repetition: dict[str, Any] = {}
-            extra = _fill(child, {"Interval": (DUR, None), "Duration": (DUR, None),
-                                  "StopAtDurationEnd": (BOOL, False)}, resolve, repetition)
+            extra = _fill(child, REPETITION, resolve, repetition)
             _keep_unknown(extra, repetition)
             out["Repetition"] = repetition
         elif kind == "CalendarTrigger" and name.startswith("ScheduleBy"):

@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from . import accounts, marker, normalize
+from . import accounts, marker, normalize, tasksettings
 from .durations import Duration
 from .model import (
     MONTHS, BootTrigger, ByDay, ByMonth, ByMonthDayOfWeek, ByWeek, CalendarTrigger,
@@ -28,14 +28,8 @@ _DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
 
 _NS = "{%s}" % TASK_NS
 
-# Features and the schema version that introduced them ([MS-TSCH] §2.5.4; the
-# reference's table in windows-task-scheduler.md §1.3). Anything else is 1.2 (Vista).
-_SETTING_VERSIONS = {
-    "UseUnifiedSchedulingEngine": (1, 3),
-    "DisallowStartOnRemoteAppSession": (1, 3),
-    "MaintenanceSettings": (1, 4),
-    "Volatile": (1, 4),
-}
+# Settings newer than the task schema 1.2 (Vista), with the version that introduced each.
+_SETTING_VERSIONS = tasksettings.VERSIONS
 
 
 @dataclass(frozen=True)

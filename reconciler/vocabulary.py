@@ -10,8 +10,22 @@ MULTIPLE_INSTANCES = {"ignoreNew": "IgnoreNew", "queue": "Queue", "parallel": "P
                       "stopExisting": "StopExisting"}
 LOGON = {"password": "Password", "s4u": "S4U", "interactive": "InteractiveToken",
          "interactiveOrPassword": "InteractiveTokenOrPassword"}
+PASSWORD_LOGONS = ("password", "interactiveOrPassword")  # the logon types that take a password
 RUN_LEVEL = {"limited": "LeastPrivilege", "highest": "HighestAvailable"}
 SID_TYPE = {"none": "None", "unrestricted": "Unrestricted", "default": "Default"}
+
+# Trigger kinds: the calendar ones are a CalendarTrigger with one ScheduleBy… element,
+# the others one trigger element each.
+SCHEDULE = {"daily": "ScheduleByDay", "weekly": "ScheduleByWeek", "monthly": "ScheduleByMonth",
+            "monthlyByWeekday": "ScheduleByMonthDayOfWeek"}
+TRIGGER = {"once": "TimeTrigger", "atStartup": "BootTrigger", "onRegistration": "RegistrationTrigger",
+           "onIdle": "IdleTrigger", "atLogon": "LogonTrigger", "onSessionChange": "SessionStateChangeTrigger",
+           "onEvent": "EventTrigger", "onWnfStateChange": "WnfStateChangeTrigger"}
+# metadata keys -> RegistrationInfo elements (the description is TaskSpec's own field).
+REGISTRATION = {"version": "Version", "securityDescriptor": "SecurityDescriptor"}
+
+# How an element's text is read (normalize), and so how a setting's value is spelled.
+BOOL, INT, STR, DUR, DATETIME, ACCOUNT, TEXT = "bool", "int", "str", "dur", "datetime", "account", "text"
 
 
 def inverse(words: dict[str, str]) -> dict[str, str]:
