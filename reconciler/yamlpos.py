@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 import yaml
 
@@ -108,11 +108,14 @@ def _plain_scalar(text: str) -> Any:
 
 def _scalar(event: Any) -> Any:
     tag = event.tag
-    if tag is None and not event.style and event.implicit[0]:
-        return _plain_scalar(event.value)
-    plain = event.implicit[0]
-    if tag == "!" and plain and not event.style:
-        return _plain_scalar(event.value)
+    try:
+        if tag is None and not event.style and event.implicit[0]:
+            return _plain_scalar(event.value)
+        if tag == "!" and event.implicit[0] and not event.style:
+            return _plain_scalar(event.value)
+    except ValueError:  # a number too long for int(): never a valid value
+        raise YamlError(event.start_mark.line + 1, event.start_mark.column + 1,
+                        f"a number of {len(event.value)} characters; no value here is that long") from None
     if tag == "tag:yaml.org,2002:int":
         try:
             return int(event.value, 0)
@@ -153,32 +156,71 @@ def decode(raw: bytes) -> str:
 
 def load_all(text: str) -> list[Document]:
     """Every document of a YAML stream, as PosDict/PosList/scalars."""
-    documents: list[Document] = []
-    # Each open container: [value, pending key or _NO_KEY, key mark, size so far]
-    stack: list[list[Any]] = []
-    anchors: dict[str, tuple[Any, int]] = {}
-    doc_start = (1, 1)
-    not_xml: list[tuple[int, int, str]] = []
-    total = 0
-    scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
-    start_events = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
-    end_events = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        return _Reader().read(yaml.parse(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as err:
+        raise _marked_error(err) from None
+    except yaml.reader.ReaderError as err:
+        raise _reader_error(err, text) from None
+    except yaml.YAMLError as err:  # pragma: no cover - libyaml errors without marks
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "invalid YAML"
+        raise YamlError(1, 1, f"invalid YAML: {first}") from None
+
+
+def _marked_error(err: yaml.MarkedYAMLError) -> YamlError:
+    problem_mark = err.problem_mark or err.context_mark
+    line = problem_mark.line + 1 if problem_mark else 1
+    column = problem_mark.column + 1 if problem_mark else 1
+    message = err.problem or err.context or "invalid YAML"
+    if err.context and err.problem:
+        message = f"{err.problem} ({err.context})"
+    return YamlError(line, column, f"invalid YAML: {message}")
+
+
+def _reader_error(err: yaml.reader.ReaderError, text: str) -> YamlError:
+    """A character YAML does not allow (a control character, U+FFFE): at its place."""
+    position = err.position if isinstance(err.position, int) else 0
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = err.character if isinstance(err.character, str) else chr(err.character)
+    return YamlError(line, column, f"the character U+{ord(character):04X} is not allowed in YAML "
+                                   "(a control character?); remove it")
+
+
+_SCALAR_EVENT, _ALIAS_EVENT = yaml.ScalarEvent, yaml.AliasEvent
+_START_EVENTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_END_EVENTS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+_CONTAINER_TAGS = (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+class _Reader:
+    """One pass over a YAML stream's events, building its documents."""
+
+    __slots__ = ("documents", "stack", "anchors", "not_xml", "start")
+
+    def __init__(self) -> None:
+        self.documents: list[Document] = []
+        # Each open container: [value, pending key or _NO_KEY, key mark, size so far,
+        # anchor, (line, column)]; a document's root: [value, _ROOT, None, 0].
+        self.stack: list[list[Any]] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.not_xml: list[tuple[int, int, str]] = []  # the current document's
+        self.start = (1, 1)  # where the current document starts
+
+    def read(self, events: Iterator[Any]) -> list[Document]:
+        stack, anchors, not_xml = self.stack, self.anchors, self.not_xml
+        total = 0  # nodes so far in the file, aliases at their full size
+        for event in events:
             kind = type(event)
-            # Scalars are most events: the cheapest path first.
-            if kind is scalar_event:
+            # Scalars are most events: the cheapest path first, inline (a call per
+            # scalar would cost more than the rest of the loop).
+            if kind is _SCALAR_EVENT:
                 mark = event.start_mark
                 if event.style == '"':
                     bad = _NOT_XML.search(event.value)
                     if bad is not None:
                         not_xml.append((mark.line + 1, mark.column + 1, bad.group(0)))
-                try:
-                    value = _scalar(event)
-                except ValueError:  # a number too long for int(): never a valid value
-                    raise YamlError(mark.line + 1, mark.column + 1,
-                                    f"a number of {len(event.value)} characters; no value here is "
-                                    "that long") from None
+                value = _scalar(event)
                 if event.anchor is not None:
                     anchors[event.anchor] = (value, 1)
                 total += 1
@@ -198,71 +240,66 @@ def load_all(text: str) -> list[Document]:
                     container.pos[key] = (key_mark[0], key_mark[1], mark.line + 1, mark.column + 1)
                 else:
                     _add(stack, value, 1, mark.line + 1, mark.column + 1)
-                continue
-            if kind in end_events:
+            elif kind in _END_EVENTS:
                 frame = stack.pop()
-                value, size = frame[0], frame[3]
                 if frame[4] is not None:
-                    anchors[frame[4]] = (value, size)
-                _add(stack, value, size, *frame[5])
+                    anchors[frame[4]] = (frame[0], frame[3])
+                _add(stack, frame[0], frame[3], *frame[5])
                 total += 1
-                continue
-            mark = event.start_mark
-            line, column = mark.line + 1, mark.column + 1
-            if kind in start_events:
-                if len(stack) > MAX_DEPTH:
-                    raise YamlError(line, column, f"nesting deeper than {MAX_DEPTH} levels")
-                if event.tag not in (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
-                    raise YamlError(line, column, f"the YAML tag {event.tag} is not supported")
-                container: Any = PosDict() if kind is yaml.MappingStartEvent else PosList()
-                container.start = (line, column)
-                stack.append([container, _NO_KEY, None, 1, event.anchor, (line, column)])
-                continue
-            if kind is alias_event:
-                if event.anchor not in anchors:
-                    raise YamlError(line, column, f"unknown alias *{event.anchor}")
-                value, size = anchors[event.anchor]
-                total += size
-                if total > MAX_EXPANDED_NODES:
-                    raise YamlError(
-                        line, column,
-                        f"aliases expand this file beyond {MAX_EXPANDED_NODES} nodes "
-                        "(an alias bomb?); write the values out or use a Defaults document",
-                    )
-                _add(stack, value, size, line, column)
-                continue
-            if kind is yaml.DocumentStartEvent:
-                # Anchors are per document; the expansion budget is per file, so many
-                # small documents cannot add up to a bomb.
-                anchors.clear()
-                not_xml = []
-                doc_start = (line, column)
-                stack.append([None, _ROOT, None, 0])
-                continue
-            if kind is yaml.DocumentEndEvent:
-                root = stack.pop()
-                documents.append(Document(root[0], *doc_start, tuple(not_xml)))
-                continue
-    except yaml.MarkedYAMLError as err:
-        problem_mark = err.problem_mark or err.context_mark
-        line = problem_mark.line + 1 if problem_mark else 1
-        column = problem_mark.column + 1 if problem_mark else 1
-        message = err.problem or err.context or "invalid YAML"
-        if err.context and err.problem:
-            message = f"{err.problem} ({err.context})"
-        raise YamlError(line, column, f"invalid YAML: {message}") from None
-    except yaml.reader.ReaderError as err:
-        # A character YAML does not allow (a control character, U+FFFE): at its place.
-        position = err.position if isinstance(err.position, int) else 0
-        line = text.count("\n", 0, position) + 1
-        column = position - (text.rfind("\n", 0, position) + 1) + 1
-        character = err.character if isinstance(err.character, str) else chr(err.character)
-        raise YamlError(line, column, f"the character U+{ord(character):04X} is not allowed in YAML "
-                                      "(a control character?); remove it") from None
-    except yaml.YAMLError as err:  # pragma: no cover - libyaml errors without marks
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "invalid YAML"
-        raise YamlError(1, 1, f"invalid YAML: {first}") from None
-    return documents
+            elif kind in _START_EVENTS:
+                mark = event.start_mark
+                if len(stack) > MAX_DEPTH or event.tag not in _CONTAINER_TAGS:
+                    self.refuse(event)
+                container = PosDict() if kind is yaml.MappingStartEvent else PosList()
+                container.start = (mark.line + 1, mark.column + 1)
+                stack.append([container, _NO_KEY, None, 1, event.anchor, container.start])
+            else:
+                total = self.rare(event, kind, total)
+        return self.documents
+
+    def rare(self, event: Any, kind: type, total: int) -> int:
+        """An alias, or a document's start or end (the stream's are nothing to us);
+        returns the new node count."""
+        if kind is _ALIAS_EVENT:
+            return self.alias(event, total)
+        if kind is yaml.DocumentStartEvent:
+            self.begin(event)
+        elif kind is yaml.DocumentEndEvent:
+            root = self.stack.pop()
+            self.documents.append(Document(root[0], *self.start, tuple(self.not_xml)))
+        return total
+
+    def refuse(self, event: Any) -> NoReturn:
+        """A mapping or list this reader does not take: too deep, or with a tag."""
+        line, column = event.start_mark.line + 1, event.start_mark.column + 1
+        if len(self.stack) > MAX_DEPTH:
+            raise YamlError(line, column, f"nesting deeper than {MAX_DEPTH} levels")
+        raise YamlError(line, column, f"the YAML tag {event.tag} is not supported")
+
+    def alias(self, event: Any, total: int) -> int:
+        """Adds an alias's value (shared, not copied); returns the new node count."""
+        mark = event.start_mark
+        line, column = mark.line + 1, mark.column + 1
+        if event.anchor not in self.anchors:
+            raise YamlError(line, column, f"unknown alias *{event.anchor}")
+        value, size = self.anchors[event.anchor]
+        total += size
+        if total > MAX_EXPANDED_NODES:
+            raise YamlError(
+                line, column,
+                f"aliases expand this file beyond {MAX_EXPANDED_NODES} nodes "
+                "(an alias bomb?); write the values out or use a Defaults document",
+            )
+        _add(self.stack, value, size, line, column)
+        return total
+
+    def begin(self, event: Any) -> None:
+        # Anchors are per document; the expansion budget is per file, so many small
+        # documents cannot add up to a bomb.
+        self.anchors.clear()
+        self.not_xml.clear()  # the finished documents hold copies
+        self.start = (event.start_mark.line + 1, event.start_mark.column + 1)
+        self.stack.append([None, _ROOT, None, 0])
 
 
 _NO_KEY = object()
