@@ -131,6 +131,10 @@ def _run(loader: Loader, shares: list[list[tuple[int, Path, str]]], method: str,
     process would otherwise only wait, and its results need no pickling."""
     context: Any = multiprocessing.get_context(method)
     workers: list[tuple[Any, Connection]] = []
+    if method == "fork":
+        from . import schema
+
+        schema.fast_validator()  # built once here, shared by every forked worker
     try:
         for share in shares[1:]:
             mine, theirs = context.Pipe()
