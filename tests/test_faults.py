@@ -27,7 +27,7 @@ from lxml import etree
 from conftest import REPO, store_snapshot
 from safety_support import (
     PROTECTED_MANIFEST, STORE, UNMANAGED_XML, change_manifests, emulator, emulator_env, machine_calls,
-    machine_tasks, new_workspace, reconcile, reconcile_many,
+    machine_tasks, new_workspace, reconcile, reconcile_many, reconcile_process,
 )
 
 ROOT = "Orchestrator"
@@ -82,7 +82,7 @@ def test_every_failing_call_on_the_local_store_loses_nothing(local_start: Path, 
     # The clean apply: its result and how many backend calls it makes.
     clean = _copy(local_start, tmp_path / "clean")
     count_file = tmp_path / "count"
-    done = reconcile("apply", cwd=clean, driver=True, env={"SAFETY_COUNT_FILE": str(count_file)})
+    done = reconcile_process("apply", cwd=clean, driver=True, env={"SAFETY_COUNT_FILE": str(count_file)})
     assert done.code == 0, done.err
     assert "1 added, 2 changed, 1 deleted" in done.out, done.out
     total = int(count_file.read_text())
@@ -115,7 +115,7 @@ def test_every_failing_call_on_the_local_store_loses_nothing(local_start: Path, 
 def test_a_call_past_the_last_does_not_fail_the_apply(local_start: Path, tmp_path: Path) -> None:
     """The control case: the driver's fault injection only fires when its call comes."""
     workspace = _copy(local_start, tmp_path / "ws")
-    result = reconcile("apply", cwd=workspace, driver=True, env={"SAFETY_FAIL_CALL": "6"})
+    result = reconcile_process("apply", cwd=workspace, driver=True, env={"SAFETY_FAIL_CALL": "6"})
     assert result.code == 0, result.err
 
 
@@ -314,7 +314,7 @@ def test_a_second_apply_exits_at_once_naming_the_holder(tmp_path: Path) -> None:
             time.sleep(0.02)
         assert lock.exists(), "the first apply never took the lock"
         before = store_snapshot(workspace / STORE)
-        second = reconcile("apply", cwd=workspace, timeout=20)
+        second = reconcile_process("apply", cwd=workspace, timeout=20)
         assert second.code == 1, second.out + second.err
         assert str(first.pid) in second.err and "apply" in second.err.lower(), second.err
         assert len(second.err.strip().splitlines()) == 1, second.err
