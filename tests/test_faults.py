@@ -76,6 +76,7 @@ def _copy(start: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_every_failing_call_on_the_local_store_loses_nothing(local_start: Path, tmp_path: Path) -> None:
     old = root_files(local_start)
     assert UNMANAGED in old and PROTECTED in old
@@ -142,6 +143,7 @@ def _machine(workspace: Path, env: dict[str, str], name: str) -> dict[str, str]:
     return {**env, "SCHTASKS_EMULATOR_STATE": str(state), "RECONCILE_LOCK_DIR": str(workspace / f"lock-{name}")}
 
 
+@pytest.mark.slow
 def test_every_failing_call_on_the_emulator_loses_nothing(machine_start: tuple[Path, dict[str, str]]) -> None:
     workspace, env = machine_start
     start_state = Path(env["SCHTASKS_EMULATOR_STATE"])
@@ -244,6 +246,7 @@ def _check_after_kill(workspace: Path) -> dict[str, bytes]:
     return files
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_sigkill_during_apply_never_leaves_half_a_task(tmp_path: Path) -> None:
     rng = random.Random(20260505)
