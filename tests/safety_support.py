@@ -1,6 +1,7 @@
 """Helpers for the safety-rail tests (test_hostile, test_faults, test_secrets): running
-``python reconcile.py`` as a user does, but with a wall-clock bound and an address-space
-limit, and reading the emulated machine's tasks byte for byte."""
+reconcile.py (in this process for what it says and writes; as a process with a
+wall-clock bound and an address-space limit where those are the point), and reading the
+emulated machine's tasks byte for byte."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES, RECONCILE, run_cli, run_cli_process, user_env
 
 TESTS = Path(__file__).resolve().parent
 EMULATOR = TESTS / "emulator" / "schtasks_emulator.py"
@@ -35,40 +36,42 @@ class Run:
 
 
 def _limit_memory() -> None:  # pragma: no cover - runs in the child
+    if sys.platform == "win32":  # never called there; says so to mypy --platform win32
+        return
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (ONE_GIB, ONE_GIB))
 
 
-def reconcile(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60,
-              limit_memory: bool = True, driver: bool = False) -> Run:
-    """``python reconcile.py ARGS`` in ``cwd`` (or the fault-injecting driver), under a
-    1 GiB address-space limit on Linux. A run over ``timeout`` seconds raises
-    subprocess.TimeoutExpired (the child is killed)."""
-    full_env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "NO_COLOR")}
-    full_env.update(env or {})
-    script = DRIVER if driver else REPO / "reconcile.py"
+def reconcile(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Run:
+    """``reconcile.py ARGS`` in ``cwd``, run in this process (conftest.run_cli): for the
+    cases that are about what is said and written, not about memory, time or signals."""
+    start = time.monotonic()
+    result = run_cli(*args, cwd=cwd, env=env)
+    return Run(result.code, result.out, result.err, time.monotonic() - start)
+
+
+def reconcile_process(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60,
+                      limit_memory: bool = True, driver: bool = False) -> Run:
+    """``python reconcile.py ARGS`` in ``cwd`` (or the fault-injecting driver) as a new
+    process, under a 1 GiB address-space limit on Linux. A run over ``timeout`` seconds
+    raises subprocess.TimeoutExpired (the child is killed)."""
     preexec = _limit_memory if (limit_memory and sys.platform.startswith("linux")) else None
     start = time.monotonic()
-    process = subprocess.run(
-        [sys.executable, str(script), *args], cwd=cwd, env=full_env, capture_output=True,
-        timeout=timeout, preexec_fn=preexec,
-    )
-    return Run(process.returncode, process.stdout.decode("utf-8", "replace"),
-               process.stderr.decode("utf-8", "replace"), time.monotonic() - start)
+    result = run_cli_process(*args, cwd=cwd, env=env, timeout=timeout,
+                             script=DRIVER if driver else RECONCILE, preexec_fn=preexec)
+    return Run(result.code, result.out, result.err, time.monotonic() - start)
 
 
 def reconcile_many(runs: list[tuple[tuple[str, ...], Path, dict[str, str] | None, bool]],
                    timeout: float = 120) -> list[Run]:
-    """Several independent ``reconcile`` runs at once (args, cwd, env, driver), each as its
-    own process; results in the order given."""
+    """Several independent ``python reconcile.py`` runs at once (args, cwd, env, driver),
+    each as its own process; results in the order given."""
     started = []
     for args, cwd, env, driver in runs:
-        full_env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "NO_COLOR")}
-        full_env.update(env or {})
-        script = DRIVER if driver else REPO / "reconcile.py"
+        script = DRIVER if driver else RECONCILE
         started.append((time.monotonic(), subprocess.Popen(
-            [sys.executable, str(script), *args], cwd=cwd, env=full_env,
+            [sys.executable, str(script), *args], cwd=cwd, env=user_env(env),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
     results = []
     for start, process in started:

@@ -277,6 +277,7 @@ def _check_refusal(expression: str, error: cron.CronError) -> None:
         assert int(re.search(r"needs (\d+)", message).group(1)) > cron.MAX_TRIGGERS
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(EXPRESSION)
 def test_rendered_triggers_fire_exactly_when_cron_does(expression: str) -> None:
@@ -294,6 +295,7 @@ def test_rendered_triggers_fire_exactly_when_cron_does(expression: str) -> None:
         assert total == len(fired), f"{expression}: triggers overlap but may_overlap is False"
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(EXPRESSION, st.integers(0, 3000))
 def test_exact_from_the_first_minute_of_start_date(expression: str, offset: int) -> None:
@@ -309,6 +311,7 @@ def test_exact_from_the_first_minute_of_start_date(expression: str, offset: int)
     assert fired == reference_minutes(expression, start, window[1]), expression
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(EXPRESSION, st.datetimes(datetime.datetime(2027, 1, 1), datetime.datetime(2029, 1, 1)))
 def test_reference_agrees_with_croniter(expression: str, start: datetime.datetime) -> None:

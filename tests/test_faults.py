@@ -27,7 +27,7 @@ from lxml import etree
 from conftest import REPO, store_snapshot
 from safety_support import (
     PROTECTED_MANIFEST, STORE, UNMANAGED_XML, change_manifests, emulator, emulator_env, machine_calls,
-    machine_tasks, new_workspace, reconcile, reconcile_many,
+    machine_tasks, new_workspace, reconcile, reconcile_many, reconcile_process,
 )
 
 ROOT = "Orchestrator"
@@ -76,13 +76,14 @@ def _copy(start: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_every_failing_call_on_the_local_store_loses_nothing(local_start: Path, tmp_path: Path) -> None:
     old = root_files(local_start)
     assert UNMANAGED in old and PROTECTED in old
     # The clean apply: its result and how many backend calls it makes.
     clean = _copy(local_start, tmp_path / "clean")
     count_file = tmp_path / "count"
-    done = reconcile("apply", cwd=clean, driver=True, env={"SAFETY_COUNT_FILE": str(count_file)})
+    done = reconcile_process("apply", cwd=clean, driver=True, env={"SAFETY_COUNT_FILE": str(count_file)})
     assert done.code == 0, done.err
     assert "1 added, 2 changed, 1 deleted" in done.out, done.out
     total = int(count_file.read_text())
@@ -115,7 +116,7 @@ def test_every_failing_call_on_the_local_store_loses_nothing(local_start: Path, 
 def test_a_call_past_the_last_does_not_fail_the_apply(local_start: Path, tmp_path: Path) -> None:
     """The control case: the driver's fault injection only fires when its call comes."""
     workspace = _copy(local_start, tmp_path / "ws")
-    result = reconcile("apply", cwd=workspace, driver=True, env={"SAFETY_FAIL_CALL": "6"})
+    result = reconcile_process("apply", cwd=workspace, driver=True, env={"SAFETY_FAIL_CALL": "6"})
     assert result.code == 0, result.err
 
 
@@ -142,6 +143,7 @@ def _machine(workspace: Path, env: dict[str, str], name: str) -> dict[str, str]:
     return {**env, "SCHTASKS_EMULATOR_STATE": str(state), "RECONCILE_LOCK_DIR": str(workspace / f"lock-{name}")}
 
 
+@pytest.mark.slow
 def test_every_failing_call_on_the_emulator_loses_nothing(machine_start: tuple[Path, dict[str, str]]) -> None:
     workspace, env = machine_start
     start_state = Path(env["SCHTASKS_EMULATOR_STATE"])
@@ -244,6 +246,7 @@ def _check_after_kill(workspace: Path) -> dict[str, bytes]:
     return files
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_sigkill_during_apply_never_leaves_half_a_task(tmp_path: Path) -> None:
     rng = random.Random(20260505)
@@ -314,7 +317,7 @@ def test_a_second_apply_exits_at_once_naming_the_holder(tmp_path: Path) -> None:
             time.sleep(0.02)
         assert lock.exists(), "the first apply never took the lock"
         before = store_snapshot(workspace / STORE)
-        second = reconcile("apply", cwd=workspace, timeout=20)
+        second = reconcile_process("apply", cwd=workspace, timeout=20)
         assert second.code == 1, second.out + second.err
         assert str(first.pid) in second.err and "apply" in second.err.lower(), second.err
         assert len(second.err.strip().splitlines()) == 1, second.err

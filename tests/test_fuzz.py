@@ -17,6 +17,7 @@ import re
 import tempfile
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -25,6 +26,8 @@ from lxml import etree
 from reconciler import manifest, normalize, render, taskxml
 from reconciler.errors import ManifestError
 from reconciler.taskxml import TaskXmlError
+
+pytestmark = pytest.mark.slow  # a minute of fuzzing: run by .ci/run (-m slow), not by default
 
 ROOT = "\\Orchestrator\\"
 LINE = re.compile(r"^.+:\d+:\d+: .+$")

@@ -21,7 +21,7 @@ from lxml import etree
 
 from conftest import store_snapshot
 from safety_support import (
-    STORE, Run, emulator_env, machine_tasks, new_workspace, reconcile, writes,
+    STORE, Run, emulator_env, machine_tasks, new_workspace, reconcile, reconcile_process, writes,
 )
 
 BOUND = 15.0  # seconds; every refusal here takes well under one
@@ -54,31 +54,6 @@ def task(name: str = "hostile", *, meta: str = "", command: str = r"C:\tools\job
             f"spec:\n  actions:\n    - command: {command}\n{action}  runAs: {{user: SYSTEM}}\n{spec}")
 
 
-def run_in_process(*args: str, cwd: Path) -> Run:
-    """``reconcile.py ARGS`` as ``reconciler.cli.main`` in this process: the same code
-    path without the interpreter's start-up, for the many cases that are about what is
-    said, not about memory or time."""
-    import contextlib
-    import io
-    import os
-    import time
-
-    from reconciler import cli
-
-    out, err = io.StringIO(), io.StringIO()
-    previous = os.getcwd()
-    saved = {k: os.environ.pop(k) for k in ("GITHUB_ACTIONS", "NO_COLOR") if k in os.environ}
-    start = time.monotonic()
-    try:
-        os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(list(args))
-    finally:
-        os.chdir(previous)
-        os.environ.update(saved)
-    return Run(code, out.getvalue(), err.getvalue(), time.monotonic() - start)
-
-
 def assert_refused(ws: Path, files: dict[str, bytes | str], *, lines: int | None = 1,
                    where: list[str] | None = None, words: str | None = None,
                    command: tuple[str, ...] = ("apply",), max_line: int = 2000,
@@ -92,11 +67,11 @@ def assert_refused(ws: Path, files: dict[str, bytes | str], *, lines: int | None
     before = store_snapshot(ws / STORE)
     if process:
         try:
-            result = reconcile(*command, cwd=ws, timeout=BOUND)
+            result = reconcile_process(*command, cwd=ws, timeout=BOUND)
         except subprocess.TimeoutExpired:
             pytest.fail(f"{' '.join(command)} took more than {BOUND} s")
     else:
-        result = run_in_process(*command, cwd=ws)
+        result = reconcile(*command, cwd=ws)
     assert result.code == 1, (result.code, result.out[-2000:], result.err[:2000])
     assert "Traceback" not in result.err and "internal error" not in result.err, result.err[:2000]
     assert "MemoryError" not in result.err
@@ -184,7 +159,7 @@ def test_many_documents_each_just_under_the_alias_cap(ws: Path) -> None:
         (ws / "tasks.d" / name).write_text(content)
     before = store_snapshot(ws / STORE)
     try:  # 300 such documents took 24 s, so 1,000 take minutes: 8 s is a generous bound
-        result = reconcile("validate", cwd=ws, timeout=8)
+        result = reconcile_process("validate", cwd=ws, timeout=8)
     except subprocess.TimeoutExpired:
         pytest.fail("validate took more than 8 s on a 264 KB file")
     assert result.code == 1 and "Traceback" not in result.err
@@ -276,7 +251,7 @@ def test_nul_bytes_are_refused_and_nothing_is_written(ws: Path) -> None:
     """The part of the NUL case that holds today: exit 1, no traceback, store unchanged."""
     (ws / "tasks.d" / "zz-hostile.yaml").write_bytes(task().encode("utf-16-le"))
     before = store_snapshot(ws / STORE)
-    result = reconcile("apply", cwd=ws, timeout=BOUND)
+    result = reconcile_process("apply", cwd=ws, timeout=BOUND)
     assert result.code == 1 and "Traceback" not in result.err and FILE in result.err
     assert store_snapshot(ws / STORE) == before
 
@@ -392,7 +367,7 @@ def test_a_path_longer_than_238_characters(ws: Path) -> None:
 def test_a_path_of_exactly_238_characters_is_accepted(ws: Path) -> None:
     text = task(name="n" * 200, meta="  folder: " + "f" * 23 + "\n")  # 14 + 23 + 1 + 200 = 238
     (ws / "tasks.d" / "zz-hostile.yaml").write_text(text)
-    assert run_in_process("validate", cwd=ws).code == 0
+    assert reconcile("validate", cwd=ws).code == 0
 
 
 @pytest.mark.parametrize("folder, expected", [
@@ -403,7 +378,7 @@ def test_a_path_of_exactly_238_characters_is_accepted(ws: Path) -> None:
 def test_a_leading_backslash_stays_under_the_root(ws: Path, folder: str, expected: str) -> None:
     (ws / "tasks.d" / "zz-hostile.yaml").write_text(task(meta=f"  folder: {folder}\n"))
     before = store_snapshot(ws / STORE)
-    result = run_in_process("apply", cwd=ws)
+    result = reconcile("apply", cwd=ws)
     if result.code == 1:  # refusing is as good
         assert "Traceback" not in result.err and store_snapshot(ws / STORE) == before
         return
@@ -429,7 +404,7 @@ def test_a_manifest_taking_an_applied_path_twice(ws: Path) -> None:
                                   "\\\\", "a\\\\b", "CON", "x."])
 def test_a_root_that_leaves_the_scheduler_folder_is_refused(ws: Path, root: str) -> None:
     before = store_snapshot(ws / STORE)
-    result = run_in_process("apply", "--root", root, cwd=ws)
+    result = reconcile("apply", "--root", root, cwd=ws)
     assert result.code == 1 and "--root" in result.err and "Traceback" not in result.err
     assert len(result.err.strip().splitlines()) == 1
     assert store_snapshot(ws / STORE) == before
@@ -512,7 +487,7 @@ def test_arguments_full_of_metacharacters_render_verbatim(ws: Path) -> None:
     items = ", ".join(json.dumps(a, ensure_ascii=False) for a in ARGUMENTS)
     (ws / "tasks.d" / "zz-hostile.yaml").write_text(
         task(action=f"      arguments: [{items}]\n"), encoding="utf-8")
-    result = run_in_process("render", "hostile", cwd=ws)
+    result = reconcile("render", "hostile", cwd=ws)
     assert result.code == 0, result.err
     assert result.out.startswith('<?xml version="1.0" encoding="UTF-8"?>')
     document = etree.fromstring(result.out.split("?>", 1)[1].encode("utf-8"))
@@ -521,11 +496,11 @@ def test_arguments_full_of_metacharacters_render_verbatim(ws: Path) -> None:
     assert arguments.text == expected
     assert windows_split(arguments.text) == ARGUMENTS
     # And the store keeps exactly that.
-    assert run_in_process("apply", cwd=ws).code == 0
+    assert reconcile("apply", cwd=ws).code == 0
     stored = (ws / STORE / "Orchestrator" / "hostile").read_bytes()
     stored_doc = etree.fromstring(stored.decode("utf-16").split("?>", 1)[1].encode("utf-8"))
     assert next(stored_doc.iter(f"{{{TASK_NS}}}Arguments")).text == expected
-    again = run_in_process("plan", "--detailed-exitcode", cwd=ws)
+    again = reconcile("plan", "--detailed-exitcode", cwd=ws)
     assert again.code == 0 and again.out.strip().endswith("No changes."), again.out
 
 
@@ -533,7 +508,7 @@ def test_a_string_of_arguments_is_used_verbatim(ws: Path) -> None:
     raw = '/c "echo %DATE% & dir ^| more" > "C:\\out put.txt" 2>&1'
     (ws / "tasks.d" / "zz-hostile.yaml").write_text(
         task(command="C:\\Windows\\System32\\cmd.exe", action=f"      arguments: {json.dumps(raw)}\n"))
-    result = run_in_process("render", "hostile", cwd=ws)
+    result = reconcile("render", "hostile", cwd=ws)
     assert result.code == 0, result.err
     document = etree.fromstring(result.out.split("?>", 1)[1].encode("utf-8"))
     assert next(document.iter(f"{{{TASK_NS}}}Arguments")).text == raw
@@ -590,7 +565,7 @@ spec:
 
 def test_xml_metacharacters_in_every_string_field_are_escaped_and_round_trip(ws: Path) -> None:
     (ws / "tasks.d" / "zz-hostile.yaml").write_text(_every_string_field(META), encoding="utf-8")
-    result = run_in_process("render", "hostile", cwd=ws)
+    result = reconcile("render", "hostile", cwd=ws)
     assert result.code == 0, result.err
     document = etree.fromstring(result.out.split("?>", 1)[1].encode("utf-8"))
 
@@ -614,12 +589,12 @@ def test_xml_metacharacters_in_every_string_field_are_escaped_and_round_trip(ws:
         "RestartOnFailure", "Interval", "Count", "DisallowStartIfOnBatteries",
         "StopIfGoingOnBatteries", "ExecutionTimeLimit", "Actions", "Exec", "Command",
         "Arguments", "WorkingDirectory", "ComHandler", "ClassId", "Data"}
-    applied = run_in_process("apply", cwd=ws)
+    applied = reconcile("apply", cwd=ws)
     assert applied.code == 0, applied.err
     stored = (ws / STORE / "Orchestrator" / "hostile").read_bytes().decode("utf-16")
     stored_doc = etree.fromstring(stored.split("?>", 1)[1].encode("utf-8"))
     assert [e.text for e in stored_doc.iter(f"{{{TASK_NS}}}Description")] == [META]
-    again = run_in_process("plan", "--detailed-exitcode", cwd=ws)
+    again = reconcile("plan", "--detailed-exitcode", cwd=ws)
     assert again.code == 0 and again.out.strip().endswith("No changes."), again.out
 
 
@@ -741,7 +716,7 @@ def test_xxe_in_the_store_is_refused_without_reading_the_file(ws: Path, canary: 
     seen = []
     commands = [("plan",), ("apply",)] + ([("status",)] if kind == "external-entity" else [])
     for args in commands:
-        result = reconcile(*args, cwd=ws, timeout=BOUND)
+        result = reconcile_process(*args, cwd=ws, timeout=BOUND)
         seen.append(result.text)
         assert "Traceback" not in result.err and "internal error" not in result.err, result.err
         if args[0] in ("plan", "apply"):
@@ -749,7 +724,7 @@ def test_xxe_in_the_store_is_refused_without_reading_the_file(ws: Path, canary: 
             assert "\\Orchestrator\\evil" in result.err and "DOCTYPE" in result.err, result.err
             assert len(result.err.strip().splitlines()) == 1, result.err
         assert result.seconds < BOUND
-    imported = reconcile("import", "--all", "--out", "imported", cwd=ws, timeout=BOUND)
+    imported = reconcile_process("import", "--all", "--out", "imported", cwd=ws, timeout=BOUND)
     assert imported.code == 1 and "\\Orchestrator\\evil" in imported.err
     assert not (ws / "imported" / "evil.yaml").exists()
     seen.append(imported.text)
@@ -767,7 +742,7 @@ def test_an_xinclude_in_the_store_is_never_followed(ws: Path, canary: tuple[Path
                       '</RegistrationInfo><Actions><Exec><Command>a.exe</Command></Exec></Actions>'
                       "</Task>").encode("utf-16"))
     before = store_snapshot(ws / STORE)
-    outputs = [reconcile(*args, cwd=ws, timeout=BOUND) for args in (("apply",), ("plan", "--format", "json"))]
+    outputs = [reconcile_process(*args, cwd=ws, timeout=BOUND) for args in (("apply",), ("plan", "--format", "json"))]
     for result in outputs:
         assert "Traceback" not in result.err and secret not in result.text
     assert store_snapshot(ws / STORE) == before  # an unmanaged task: left alone
@@ -778,7 +753,7 @@ def test_import_from_an_xxe_or_entity_bomb_file(ws: Path, canary: tuple[Path, st
     path, secret = canary
     source = ws / "evil.xml"
     source.write_text(_xxe_documents(path)[kind], encoding="utf-8")
-    result = reconcile("import", "--from", str(source), "evil", "--out", "imported", cwd=ws, timeout=BOUND)
+    result = reconcile_process("import", "--from", str(source), "evil", "--out", "imported", cwd=ws, timeout=BOUND)
     assert result.code == 1, result.out + result.err
     assert "Traceback" not in result.err and secret not in result.text
     assert "DOCTYPE" in result.err or "ENTITY" in result.err, result.err
@@ -796,7 +771,7 @@ def test_import_from_an_export_with_a_doctype_before_its_tasks(ws: Path, canary:
         "<Description>&xxe;</Description></RegistrationInfo><Principals><Principal id=\"Author\">"
         "<UserId>S-1-5-18</UserId></Principal></Principals><Actions Context=\"Author\"><Exec>"
         "<Command>a.exe</Command></Exec></Actions></Task>\n</Tasks>\n", encoding="utf-8")
-    result = reconcile("import", "--from", str(source), "--all", "--out", "imported", cwd=ws, timeout=BOUND)
+    result = reconcile_process("import", "--from", str(source), "--all", "--out", "imported", cwd=ws, timeout=BOUND)
     assert result.code == 1 and secret not in result.text and "Traceback" not in result.err
     assert not (ws / "imported" / "evil.yaml").exists()
 
@@ -806,7 +781,7 @@ def test_import_from_a_huge_entity_free_file_is_bounded(ws: Path) -> None:
     source = ws / "big.xml"
     source.write_text(f'<Task version="1.2" xmlns="{TASK_NS}"><Data>' + "<a>" * 300_000
                       + "</a>" * 300_000 + "</Data></Task>")
-    result = reconcile("import", "--from", str(source), "big", "--out", "imported", cwd=ws, timeout=BOUND)
+    result = reconcile_process("import", "--from", str(source), "big", "--out", "imported", cwd=ws, timeout=BOUND)
     assert result.code == 1 and "Traceback" not in result.err and "internal error" not in result.err
 
 
@@ -820,8 +795,8 @@ def test_schtasks_output_with_an_external_entity_writes_nothing(tmp_path: Path) 
     written = len(writes(state))
     passwd = Path("/etc/passwd").read_text(errors="replace").splitlines()[0] if Path("/etc/passwd").exists() else "root:"
     for command in ("plan", "apply"):
-        result = reconcile("--backend", "schtasks", command, cwd=workspace,
-                           env={**env, "SCHTASKS_EMULATOR_FAULT": "xxe"}, timeout=BOUND)
+        result = reconcile_process("--backend", "schtasks", command, cwd=workspace,
+                                   env={**env, "SCHTASKS_EMULATOR_FAULT": "xxe"}, timeout=BOUND)
         assert result.code == 1, result.out + result.err
         assert "Traceback" not in result.err and passwd not in result.text
         assert "DOCTYPE" in result.err or "ENTITY" in result.err, result.err

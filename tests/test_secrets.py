@@ -19,7 +19,8 @@ import pytest
 
 from conftest import store_snapshot
 from safety_support import (
-    POWERSHELL_EMULATOR, STORE, call_log, emulator_env, machine_tasks, new_workspace, reconcile, writes,
+    POWERSHELL_EMULATOR, STORE, call_log, emulator_env, machine_tasks, new_workspace, reconcile,
+    reconcile_process, writes,
 )
 
 VAR = "SVC_PASSWORD"
@@ -149,7 +150,7 @@ def test_a_failing_write_does_not_leak_the_password(ws: Path, password: str,
     manifest.write_text(manifest.read_text().replace('"0 5 * * *"', '"0 6 * * *"'))
     before = store_snapshot(ws / STORE)
     # Call 1 is the read, call 2 the one write: the password task's.
-    failed = reconcile("apply", cwd=ws, driver=True, env={**env, "SAFETY_FAIL_CALL": "2"})
+    failed = reconcile_process("apply", cwd=ws, driver=True, env={**env, "SAFETY_FAIL_CALL": "2"})
     assert failed.code == 1, failed.out + failed.err
     assert "\\Orchestrator\\secret-task" in failed.err and "Traceback" not in failed.err
     assert leaks(failed.text, password) == []
