@@ -265,7 +265,9 @@ def _part(key: tuple[Any, ...], compute: Any) -> Any:
 def _canonical(spec: TaskSpec, task: etree._Element, resolve: normalize.Resolver) -> dict[str, Any]:
     """``normalize.canonical(task, resolve)``, with the parts cached by their spec."""
     sections = normalize.Sections(task, resolve)
-    who = (getattr(resolve, "__func__", resolve), id(getattr(resolve, "__self__", None)))
+    # The resolver itself is the key: a bound method compares by its backend, and the
+    # cache holds it, so no other backend can come to share its identity.
+    who = resolve
     triggers = [
         _part(("trigger", trigger, who), lambda element=element: sections.trigger(element))
         for trigger, element in zip(spec.triggers, sections.trigger_elements())
