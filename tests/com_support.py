@@ -12,15 +12,19 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 STANDIN = TESTS / "standin"
-STANDIN_MODULES = {"win32com", "pythoncom", "pywintypes", "taskschd_standin"}
+STANDIN_MODULES = ("win32com", "win32com.client", "pythoncom", "pywintypes", "taskschd_standin",
+                   "taskschd_plumbing")
 
 
 def use_standin(monkeypatch: pytest.MonkeyPatch) -> None:
     """The stand-in first on sys.path of this process, and no pywin32 module imported
-    yet (so the next import finds the stand-in; undone after the test)."""
+    yet, so the next import finds the stand-in. After the test, sys.modules holds again
+    exactly the pywin32 modules it held before (on Windows CI, the real ones)."""
     monkeypatch.syspath_prepend(str(STANDIN))
-    for module in [m for m in sys.modules if m.split(".")[0] in STANDIN_MODULES]:
-        monkeypatch.delitem(sys.modules, module)
+    tops = {name.split(".")[0] for name in STANDIN_MODULES}
+    for name in sorted(set(STANDIN_MODULES) | {m for m in sys.modules if m.split(".")[0] in tops}):
+        monkeypatch.setitem(sys.modules, name, None)  # undone last: the old entry, or none
+        monkeypatch.delitem(sys.modules, name)
 
 
 def standin_env(workspace: Path, state: str = "machine") -> dict[str, str]:

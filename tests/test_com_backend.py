@@ -352,3 +352,17 @@ def test_pywin32_available_follows_the_import(monkeypatch: pytest.MonkeyPatch) -
     use_standin(monkeypatch)
     assert backends.pywin32_available() is True
     assert STANDIN.is_dir()
+
+
+def test_the_process_counter_sees_every_process_start(tmp_path: Path) -> None:
+    """The control for "the com backend starts no process": the stand-in's audit hook
+    does see one when there is one."""
+    import os
+
+    log = tmp_path / "processes.log"
+    env = {**os.environ, "PYTHONPATH": str(STANDIN), "COM_STANDIN_PROCESS_LOG": str(log)}
+    code = ("import os, subprocess, sys, pythoncom; subprocess.run([sys.executable, '-c', 'pass']); "
+            "os.system('true') if os.name != 'nt' else None")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    events = [json.loads(line)["event"] for line in log.read_text(encoding="utf-8").splitlines()]
+    assert events[0] == "subprocess.Popen" and len(events) == (2 if sys.platform != "win32" else 1), events

@@ -71,5 +71,7 @@ def _audit(event: str, args: tuple) -> None:
             log.write(json.dumps({"event": event, "what": repr(args[:2])[:300], "pid": os.getpid()}) + "\n")
 
 
-sys.addaudithook(_audit)
-CoInitializeEx(sys.__dict__.get("coinit_flags", COINIT_APARTMENTTHREADED))  # as pywin32 does
+if not getattr(sys, "_com_standin_audit", False):  # once per process, however often imported
+    sys.addaudithook(_audit)
+    sys._com_standin_audit = True  # type: ignore[attr-defined]
+CoInitializeEx(getattr(sys, "coinit_flags", COINIT_APARTMENTTHREADED))  # as pywin32 does
