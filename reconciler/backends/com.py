@@ -46,8 +46,8 @@ class ComBackend:
 
     name = "com"
     # Writes one at a time: a registration is one call into the service, with no
-    # process start to overlap, and 1,000 creates through the stand-in take as long in
-    # parallel as in turn (README "Performance"); one writing thread also means one
+    # process start to overlap; 1,000 registrations through the stand-in were slower in
+    # four threads than in one (README "Performance"); and one writing thread means one
     # connection for the writes.
     capabilities = Capabilities(parallel_writes=False, run_history=True, can_run=True,
                                 keeps_passwords=True)
