@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -118,7 +118,7 @@ def _remove_real_root(root: str) -> None:  # pragma: no cover - Windows only
     service = win32com.client.Dispatch("Schedule.Service")
     service.Connect()
 
-    def remove(folder) -> None:  # type: ignore[no-untyped-def]
+    def remove(folder: Any) -> None:
         for sub in list(folder.GetFolders(0)):
             remove(sub)
         for task in list(folder.GetTasks(1)):

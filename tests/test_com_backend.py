@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return env
 
 
-def backend():  # type: ignore[no-untyped-def]
+def backend() -> Any:
     return backends.open_backend("com", root=ROOT, store="")
 
 
@@ -51,7 +52,7 @@ def spec(name: str = "nightly", principal: Principal = Principal(user_id="SYSTEM
                     actions=(ExecAction(command="C:\\jobs\\run.exe"),), principal=principal)
 
 
-def register(b, task: TaskSpec, password: str | None = None) -> render.Rendered:  # type: ignore[no-untyped-def]
+def register(b: Any, task: TaskSpec, password: str | None = None) -> render.Rendered:
     rendered = render.render(task, ROOT, b.resolve_account)
     b.register(task.path, rendered.xml, password=password)
     return rendered

@@ -14,12 +14,12 @@ Sources (Microsoft Learn unless said otherwise):
   TASK_LOGON_SERVICE_ACCOUNT; "Logon Trigger Example (C++)": the Administrators group
   with an empty password and TASK_LOGON_GROUP.
 - A group managed service account (``DOMAIN\\name$``) fetches its own password from the
-  domain: Microsoft's "Windows Server 2012: Group Managed Service Accounts" (Ask the
-  Platforms Team blog) says a gMSA "can be used for scheduled tasks" and registers it
-  as ``New-ScheduledTaskPrincipal -LogonType Password`` with no password; Ansible's
-  ``win_scheduled_task``, which calls RegisterTaskDefinition, documents the same for
-  the API ("A gMSA can be used by setting logon_type to password and omitting the
-  password"). So: TASK_LOGON_PASSWORD, the account, and an empty password VARIANT.
+  domain: Microsoft's "Windows Server 2012: Group Managed Service Accounts" (Ask
+  Premier Field Engineering Platforms blog) says a gMSA "can be used for scheduled
+  tasks", registered through ``New-ScheduledTaskPrincipal`` with no password; Ansible's
+  ``win_scheduled_task``, which calls RegisterTaskDefinition, documents it for the API
+  ("A gMSA can be used by setting logon_type to password and omitting the password").
+  So: TASK_LOGON_PASSWORD, the account, and an empty password VARIANT.
 
 The account is passed as the task XML names it (a SID for well-known accounts, the name
 as written otherwise), so the principal registered is the one the XML describes."""

@@ -123,8 +123,8 @@ def split_tasks(text: str, root: str) -> tuple[dict[str, LiveTask], list[str]]:
 
 
 def check_identity(path: str) -> None:
-    """A ``?`` cannot be in a task's name (Microsoft Learn, "schtasks create": /TN), so
-    one read back means schtasks printed the name in a code page that cannot hold it:
+    """A ``?`` cannot be in a task's name ([MS-TSCH] 2.3.11; ``names.FORBIDDEN_CHARS``),
+    so one read back means schtasks printed the name in a code page that cannot hold it:
     this task cannot be told from others, nor replaced or deleted safely."""
     if "?" in path:
         raise PartialReadError(
