@@ -26,7 +26,8 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     copies on subcommands default to SUPPRESS so they never undo a value given first."""
     default: Callable[[Any], Any] = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
     parser.add_argument("--backend", choices=backends.NAMES, default=default(None),
-                        help="local (a folder, the default off Windows) or schtasks (Windows)")
+                        help="com (Task Scheduler's API through pywin32: the default on Windows), "
+                             "schtasks (Windows, without pywin32) or local (a folder, the default elsewhere)")
     parser.add_argument("--store", default=default(None), metavar="DIR",
                         help="the local backend's folder (default .reconcile/store)")
     parser.add_argument("--root", default=default(None), metavar="FOLDER",
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply_.add_argument("--allow-delete-all", action="store_true",
                         help="allow a run that deletes every managed task")
     apply_.add_argument("--parallelism", type=int, default=4, metavar="N",
-                        help="concurrent writes on the schtasks backend (default 4)")
+                        help="concurrent writes where the backend allows them: schtasks (default 4)")
     apply_.add_argument("--stop-running", action="store_true",
                         help="end running instances of tasks that change")
     apply_.add_argument("--update-passwords", action="store_true",

@@ -1,28 +1,45 @@
 """One contract, every backend: what the rest of reconcile.py may rely on, checked the
-same way against the embedded ``local`` store and ``schtasks`` driving the emulator (and
-every further backend added to ``MACHINES``).
+same way against the embedded ``local`` store, ``schtasks`` driving the emulator (in
+the console code page Windows 10 writes to a pipe, and in UTF-8 as Windows 11 24H2
+does), ``com`` on the stand-in pywin32 of tests/standin, and every further backend added
+to ``MACHINES``. On the Windows workflow (``RECONCILE_REAL_WINDOWS=1``) the same cases
+also run against the real Task Scheduler, through com (pywin32) and schtasks.exe, in a
+throw-away root folder.
 
 Each case speaks only through the ``Backend`` protocol (``reconciler/backends/base.py``)
-plus a ``Machine`` that knows how to set the backend up and where a task outside the
-root already exists."""
+plus a ``Machine`` that knows how to set the backend up, its root, and where a task
+outside the root already exists."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
+from com_support import use_standin
 from reconciler import normalize, render
 from reconciler.accounts import well_known
 from reconciler.backends import open_backend
-from reconciler.backends.base import Backend
-from reconciler.errors import BackendError, LockHeldError
+from reconciler.backends.base import Backend, LiveTask, State
+from reconciler.backends.schtasks_lossy import explained, unshown
+from reconciler.errors import BackendError, LockHeldError, PartialReadError
 from reconciler.model import CalendarTrigger, ByDay, ExecAction, Principal, TaskSpec
 from reconciler.taskxml import parse
 
-EMULATOR = Path(__file__).resolve().parent / "emulator" / "schtasks_emulator.py"
+TESTS = Path(__file__).resolve().parent
+EMULATOR = TESTS / "emulator" / "schtasks_emulator.py"
 ROOT = "\\Orchestrator\\"
+REAL = sys.platform == "win32" and os.environ.get("RECONCILE_REAL_WINDOWS") == "1"
+_REAL_ROOTS = itertools.count(1)
+# Outside the console code page cp437: CJK, a snowman, an en dash, the euro, curly quotes.
+OUTSIDE_CP437_NAME = "Sauvegarde \u00e9t\u00e9 \u65e5\u672c"
+OUTSIDE_CP437_TEXT = "caf\u00e9 \u2603 \u2013 \u20ac \u201cquoted\u201d"
 
 
 @dataclass
@@ -30,6 +47,8 @@ class Machine:
     backend: Backend
     outside: str  # a task that exists outside the root
     reopen: Callable[[], Backend]  # a second backend on the same machine (another process)
+    root: str = ROOT
+    cleanup: Callable[[], None] = field(default=lambda: None)
 
 
 def _local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
@@ -44,28 +63,94 @@ def _local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
     return Machine(make(), "\\Other\\outside", make)
 
 
-def _schtasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
+def _emulated_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCHTASKS_EMULATOR_STATE", str(tmp_path / "machine"))
     monkeypatch.setenv("SCHTASKS_EMULATOR_SEED", "1")  # Windows' own tasks, outside the root
-    monkeypatch.setenv("RECONCILE_SCHTASKS", str(EMULATOR))
     monkeypatch.setenv("RECONCILE_LOCK_DIR", str(tmp_path / "lock"))
-    for name in ("SCHTASKS_EMULATOR_FAULT", "SCHTASKS_EMULATOR_OUTPUT_ENCODING", "SCHTASKS_EMULATOR_DELAY_MS"):
+    for name in ("SCHTASKS_EMULATOR_FAULT", "SCHTASKS_EMULATOR_OUTPUT_ENCODING", "SCHTASKS_EMULATOR_DELAY_MS",
+                 "COM_STANDIN_FAULT", "COM_STANDIN_DELAY_MS"):
         monkeypatch.delenv(name, raising=False)
+
+
+def _schtasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str | None = None) -> Machine:
+    _emulated_machine(tmp_path, monkeypatch)
+    monkeypatch.setenv("RECONCILE_SCHTASKS", str(EMULATOR))
+    if encoding is not None:
+        monkeypatch.setenv("SCHTASKS_EMULATOR_OUTPUT_ENCODING", encoding)
 
     def make() -> Backend:
         return open_backend("schtasks", root=ROOT, store="")
     return Machine(make(), "\\OneDrive Reporting Task", make)
 
 
+def _com(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
+    use_standin(monkeypatch)
+    _emulated_machine(tmp_path, monkeypatch)
+
+    def make() -> Backend:
+        return open_backend("com", root=ROOT, store="")
+    return Machine(make(), "\\OneDrive Reporting Task", make)
+
+
+def _real(name: str) -> Callable[[Path, pytest.MonkeyPatch], Machine]:
+    """The real Task Scheduler (Windows CI): a fresh root folder, removed afterwards."""
+
+    def make_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:  # pragma: no cover - Windows
+        monkeypatch.setenv("RECONCILE_LOCK_DIR", str(tmp_path / "lock"))
+        for variable in ("RECONCILE_SCHTASKS", "SCHTASKS_EMULATOR_STATE"):
+            monkeypatch.delenv(variable, raising=False)
+        run = os.environ.get("GITHUB_RUN_ID", str(os.getpid()))
+        root = f"\\reconcile-ci-{run}-{os.environ.get('GITHUB_RUN_ATTEMPT', '1')}-c{next(_REAL_ROOTS)}\\"
+
+        def make() -> Backend:
+            return open_backend(name, root=root, store="")
+        outside = next(iter(open_backend("com", root="\\Microsoft\\", store="").read_state("\\Microsoft\\")
+                            .tasks.values())).path
+        return Machine(make(), outside, make, root, lambda: _remove_real_root(root))
+    return make_machine
+
+
+def _remove_real_root(root: str) -> None:  # pragma: no cover - Windows only
+    """Every task and folder of ``root``, through the COM API (schtasks cannot delete a
+    folder)."""
+    import win32com.client
+
+    service = win32com.client.Dispatch("Schedule.Service")
+    service.Connect()
+
+    def remove(folder: Any) -> None:
+        for sub in list(folder.GetFolders(0)):
+            remove(sub)
+        for task in list(folder.GetTasks(1)):
+            folder.DeleteTask(task.Name, 0)
+        service.GetFolder("\\").DeleteFolder(folder.Path, 0)
+    try:
+        remove(service.GetFolder(root.rstrip("\\")))
+    except Exception:  # noqa: BLE001 - nothing left to remove
+        pass
+
+
+_ON_REAL_WINDOWS = [pytest.mark.windows, pytest.mark.skipif(
+    not REAL, reason="needs real Windows and RECONCILE_REAL_WINDOWS=1 (the Windows CI workflow)")]
+
 MACHINES: dict[str, Callable[[Path, pytest.MonkeyPatch], Machine]] = {
     "local": _local,
     "schtasks": _schtasks,
+    "schtasks-utf8": lambda tmp_path, monkeypatch: _schtasks(tmp_path, monkeypatch, "utf-8"),
+    "com": _com,
+    "com-real": _real("com"),
+    "schtasks-real": _real("schtasks"),
 }
+_PARAMS = [pytest.param(name, marks=_ON_REAL_WINDOWS if name.endswith("-real") else ()) for name in MACHINES]
 
 
-@pytest.fixture(params=sorted(MACHINES))
-def machine(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
-    return MACHINES[request.param](tmp_path, monkeypatch)
+@pytest.fixture(params=_PARAMS)
+def machine(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Machine]:
+    made = MACHINES[request.param](tmp_path, monkeypatch)
+    try:
+        yield made
+    finally:
+        made.cleanup()
 
 
 def _spec(name: str, root: str = ROOT, description: str = "nightly job", folder: tuple[str, ...] = ()) -> TaskSpec:
@@ -78,9 +163,9 @@ def _spec(name: str, root: str = ROOT, description: str = "nightly job", folder:
     )
 
 
-def _register(backend: Backend, spec: TaskSpec) -> render.Rendered:
-    rendered = render.render(spec, ROOT, backend.resolve_account)
-    backend.register(spec.path, rendered.xml)
+def _register(machine: Machine, spec: TaskSpec) -> render.Rendered:
+    rendered = render.render(spec, machine.root, machine.backend.resolve_account)
+    machine.backend.register(spec.path, rendered.xml)
     return rendered
 
 
@@ -88,68 +173,114 @@ def _canonical(xml: str) -> dict:
     return normalize.canonical(parse(xml), well_known)
 
 
+def _reads_back(state: State, live: LiveTask, rendered: render.Rendered) -> None:
+    """``live`` is ``rendered``: exactly, or, where the read came through a console
+    code page, but for the characters that page cannot show."""
+    if state.codepage is None:
+        assert _canonical(live.xml) == rendered.canonical
+        return
+    lost = unshown(rendered.xml, state.codepage)
+    flat = [json.dumps(c, sort_keys=True, ensure_ascii=False) for c in (_canonical(live.xml), rendered.canonical)]
+    assert explained(flat[0], flat[1], lost), (lost, flat)
+
+
 def test_a_missing_root_is_an_empty_state(machine: Machine) -> None:
-    state = machine.backend.read_state(ROOT)
+    state = machine.backend.read_state(machine.root)
     assert state.tasks == {}
     assert state.calls == 1
 
 
 def test_a_registered_task_reads_back_as_rendered(machine: Machine) -> None:
-    spec = _spec("nightly", folder=("Finance",))
-    rendered = _register(machine.backend, spec)
-    state = machine.backend.read_state(ROOT)
+    spec = _spec("nightly", root=machine.root, folder=("Finance",))
+    rendered = _register(machine, spec)
+    state = machine.backend.read_state(machine.root)
     (live,) = state.tasks.values()
     assert live.path == spec.path
     assert _canonical(live.xml) == rendered.canonical
 
 
 def test_register_replaces_and_delete_removes(machine: Machine) -> None:
-    spec = _spec("nightly")
-    _register(machine.backend, spec)
-    changed = _register(machine.backend, _spec("nightly", description="changed"))
-    (live,) = machine.backend.read_state(ROOT).tasks.values()
+    spec = _spec("nightly", root=machine.root)
+    _register(machine, spec)
+    changed = _register(machine, _spec("nightly", root=machine.root, description="changed"))
+    (live,) = machine.backend.read_state(machine.root).tasks.values()
     assert _canonical(live.xml) == changed.canonical
     machine.backend.delete(spec.path)
-    assert machine.backend.read_state(ROOT).tasks == {}
+    assert machine.backend.read_state(machine.root).tasks == {}
     with pytest.raises(BackendError, match="nightly"):
         machine.backend.delete(spec.path)
 
 
 def test_non_ascii_names_and_text_round_trip(machine: Machine) -> None:
-    spec = _spec("Sauvegarde \u00e9t\u00e9 \u65e5\u672c", description="caf\u00e9 \u2603 \u2013 \u20ac \u201cquoted\u201d")
-    rendered = _register(machine.backend, spec)
-    (live,) = machine.backend.read_state(ROOT).tasks.values()
+    """A name the console code page can hold; text it cannot: read back exactly, or
+    (schtasks writing a code page) with the read saying which page lost what."""
+    spec = _spec("Sauvegarde \u00e9t\u00e9 \u00e0 22h", root=machine.root, description=OUTSIDE_CP437_TEXT)
+    rendered = _register(machine, spec)
+    state = machine.backend.read_state(machine.root)
+    (live,) = state.tasks.values()
+    assert live.path == spec.path
+    _reads_back(state, live, rendered)
+
+
+def test_a_name_outside_the_console_code_page_round_trips_or_is_refused_in_one_line(machine: Machine) -> None:
+    spec = _spec(OUTSIDE_CP437_NAME, root=machine.root, description=OUTSIDE_CP437_TEXT)
+    rendered = _register(machine, spec)
+    try:
+        state = machine.backend.read_state(machine.root)
+    except PartialReadError as err:
+        # Read through a code page: the name came back with "?" and cannot be trusted.
+        assert "code page" in str(err) and "\n" not in str(err), err
+        assert "nothing was changed" in str(err)
+        return
+    (live,) = state.tasks.values()
     assert live.path == spec.path
     assert _canonical(live.xml) == rendered.canonical
 
 
+@pytest.mark.parametrize("name, folder", [("backup--daily", ()), ("a--b", ("x--y",)), ("--", ("-- --",))])
+def test_names_with_double_hyphens_round_trip(machine: Machine, name: str, folder: tuple[str, ...]) -> None:
+    """``--`` cannot be in an XML comment, and schtasks' /XML ONE announces each task with
+    one: the read must not depend on that comment."""
+    spec = _spec(name, root=machine.root, folder=folder)
+    rendered = _register(machine, spec)
+    other = _register(machine, _spec("plain", root=machine.root))
+    state = machine.backend.read_state(machine.root)
+    assert sorted(t.path for t in state.tasks.values()) == sorted([spec.path, other.path])
+    _reads_back(state, state.tasks[spec.path.casefold()], rendered)
+
+
 def test_only_the_root_is_read_and_a_task_outside_it_can_be_read_alone(machine: Machine) -> None:
-    _register(machine.backend, _spec("inside"))
-    state = machine.backend.read_state(ROOT)
-    assert [t.path for t in state.tasks.values()] == [ROOT + "inside"]
+    _register(machine, _spec("inside", root=machine.root))
+    state = machine.backend.read_state(machine.root)
+    assert [t.path for t in state.tasks.values()] == [machine.root + "inside"]
     outside = machine.backend.read_task(machine.outside)
     assert outside.path.casefold() == machine.outside.casefold()
     assert parse(outside.xml) is not None
-    inside = machine.backend.read_task(ROOT + "inside")
-    assert _canonical(inside.xml) == _canonical(state.tasks[(ROOT + "inside").casefold()].xml)
+    inside = machine.backend.read_task(machine.root + "inside")
+    assert _canonical(inside.xml) == _canonical(state.tasks[(machine.root + "inside").casefold()].xml)
     with pytest.raises(BackendError, match="nothing-here"):
-        machine.backend.read_task(ROOT + "nothing-here")
+        machine.backend.read_task(machine.root + "nothing-here")
 
 
-@pytest.mark.parametrize("path", ["\\Other\\evil", "\\Orchestrator-old\\x", "\\Orchestrator\\..\\x"])
-def test_writes_outside_the_root_are_refused(machine: Machine, path: str) -> None:
-    xml = render.render(_spec("evil"), ROOT).xml
+def _outside(root: str) -> list[str]:
+    return ["\\Other\\evil", root.rstrip("\\") + "-old\\x", root + "..\\x"]
+
+
+@pytest.mark.parametrize("which", range(3), ids=["other-folder", "same-prefix", "dot-dot"])
+def test_writes_outside_the_root_are_refused(machine: Machine, which: int) -> None:
+    path = _outside(machine.root)[which]
+    xml = render.render(_spec("evil", root=machine.root), machine.root).xml
     with pytest.raises(BackendError):
         machine.backend.register(path, xml)
     with pytest.raises(BackendError):
         machine.backend.delete(path)
-    assert machine.backend.read_state(ROOT).tasks == {}
+    assert machine.backend.read_state(machine.root).tasks == {}
 
 
 def test_run_starts_the_task_or_says_it_cannot(machine: Machine) -> None:
-    spec = _spec("nightly")
-    _register(machine.backend, spec)
-    data = machine.backend.run_info(ROOT)
+    spec = _spec("nightly", root=machine.root)
+    _register(machine, spec)
+    data = machine.backend.run_info(machine.root)
     if not machine.backend.capabilities.run_history:
         assert data.tasks is None
     if not machine.backend.capabilities.can_run:
@@ -157,8 +288,12 @@ def test_run_starts_the_task_or_says_it_cannot(machine: Machine) -> None:
             machine.backend.run(spec.path)
         return
     machine.backend.run(spec.path)
-    after = machine.backend.run_info(ROOT)
-    assert after.tasks is not None and after.warnings == ()
+    for _ in range(60):  # the real service records the run a moment later
+        after = machine.backend.run_info(machine.root)
+        assert after.tasks is not None and after.warnings == ()
+        if after.tasks[spec.path.casefold()].last_run is not None:
+            break
+        time.sleep(0.5)
     assert after.tasks[spec.path.casefold()].last_run is not None
 
 

@@ -87,9 +87,14 @@ class Emulator:
 
     @staticmethod
     def decode(raw: bytes) -> str:
+        """The emulator's console bytes: UTF-16 with a BOM, UTF-8, or else the console
+        code page (the default)."""
         if raw.startswith(b"\xff\xfe"):
             return raw[2:].decode("utf-16-le")
-        return raw.decode("utf-8", errors="replace")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.decode(rules.CONSOLE_ENCODING)
 
     def file(self, text: str | bytes, encoding: str = "utf-16") -> str:
         self.files += 1
@@ -405,9 +410,12 @@ def test_registration_rewrites_like_windows(emu: Emulator) -> None:
 
 def test_layout_bytes(emu: Emulator) -> None:
     assert emu.create("\\Orchestrator\\full", FULL).code == 0
-    raw = emu("/Query", "/TN", "\\Orchestrator\\full", "/XML").raw_out
-    assert raw.startswith(b"\xff\xfe")  # UTF-16LE with a BOM by default
+    default = emu("/Query", "/TN", "\\Orchestrator\\full", "/XML").raw_out
+    assert default.startswith(b"<?xml")  # the console code page by default, no BOM
+    raw = emu("/Query", "/TN", "\\Orchestrator\\full", "/XML", SCHTASKS_EMULATOR_OUTPUT_ENCODING="utf-16").raw_out
+    assert raw.startswith(b"\xff\xfe")  # UTF-16LE with a BOM in that mode
     text = raw[2:].decode("utf-16-le")
+    assert default.decode(rules.CONSOLE_ENCODING) == text
     assert text.startswith('<?xml version="1.0" encoding="UTF-16"?>\r\n<Task version="1.2" xmlns="')
     assert "\n" not in text.replace("\r\n", "")  # CRLF only
     assert "\r\n  <RegistrationInfo>\r\n    <Description>" in text  # 2-space indent
@@ -601,8 +609,11 @@ def test_query_one_wrapper_and_seeds(tmp_path: Path) -> None:
     assert emu.create("\\Orchestrator\\mine", simple()).code == 0
     result = emu("/Query", "/XML", "ONE")
     assert result.code == 0
-    assert result.out.startswith('<?xml version="1.0" encoding="UTF-16"?>\n\n<Tasks>\n\n\n<!-- \\')
-    assert result.out.endswith("</Task>\n\n\n</Tasks>\n")
+    # No declaration, CRLF throughout: 137.xml's declaration and LF lines were added by
+    # the script that captured it, not by Windows.
+    assert result.out.startswith('<Tasks>\r\n\r\n<!-- \\')
+    assert result.out.endswith("</Task>\r\n</Tasks>\r\n")
+    assert "\n" not in result.out.replace("\r\n", "")
     tasks = parse_one(result.out)
     paths = [p for p, _ in tasks]
     assert paths[0] == "\\OneDrive Reporting Task"  # the root folder's own tasks first
@@ -643,7 +654,7 @@ def test_output_encodings(tmp_path: Path, encoding: str) -> None:
     if encoding == "utf-16":
         assert raw.startswith(b"\xff\xfe") and comment.encode("utf-16-le") in raw
     else:
-        assert raw.startswith(b"<?xml") and comment.encode(encoding) in raw
+        assert raw.startswith(b"<Tasks>") and comment.encode(encoding) in raw
         with pytest.raises(UnicodeDecodeError) if encoding == "cp437" else contextlib.nullcontext():
             raw.decode("utf-8")  # an OEM code page is not UTF-8: what the backend must notice
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from com_support import call_count, com_calls, methods, processes_started, standin_env
 from conftest import REPO, store_snapshot
 from safety_support import (
     PROTECTED_MANIFEST, STORE, UNMANAGED_XML, change_manifests, emulator, emulator_env, machine_calls,
@@ -539,3 +540,70 @@ def test_an_edited_saved_plan_cannot_touch_an_unmanaged_task(ws: Path, action: s
     result = reconcile("apply", "--plan", str(plan_file), cwd=ws)
     assert root_files(ws).get(UNMANAGED) == before, "the unmanaged task was " + action + "d"
     assert result.code == 1
+
+
+# --- the fault matrix on com (the stand-in pywin32 of tests/standin) -------------------------
+
+@pytest.fixture(scope="module")
+def com_start(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    workspace = new_workspace(tmp_path_factory.mktemp("faults-com") / "start")
+    env = standin_env(workspace)
+    (workspace / "tasks.d" / "guarded.yaml").write_text(PROTECTED_MANIFEST)
+    first = reconcile("--backend", "com", "apply", cwd=workspace, env=env)
+    assert first.code == 0, first.err
+    hand = workspace / "hand.xml"
+    hand.write_bytes(UNMANAGED_XML.encode("utf-16"))
+    created = emulator(env, "/Create", "/XML", str(hand), "/TN", "\\Orchestrator\\hand-made")
+    assert created.returncode == 0, created.stderr
+    change_manifests(workspace)
+    return workspace, env
+
+
+def _com_machine(workspace: Path, env: dict[str, str], name: str) -> dict[str, str]:
+    state = workspace / name
+    shutil.copytree(Path(env["SCHTASKS_EMULATOR_STATE"]), state)
+    return {**env, "SCHTASKS_EMULATOR_STATE": str(state), "RECONCILE_LOCK_DIR": str(workspace / f"lock-{name}"),
+            "COM_STANDIN_PROCESS_LOG": str(workspace / f"{name}-processes.log")}
+
+
+def test_every_failing_call_on_com_loses_nothing(com_start: tuple[Path, dict[str, str]]) -> None:
+    workspace, env = com_start
+    old = machine_tasks(Path(env["SCHTASKS_EMULATOR_STATE"]))
+    base = call_count(env)
+    unmanaged, protected = "\\Orchestrator\\hand-made", "\\Orchestrator\\guarded"
+    assert unmanaged in old and protected in old
+
+    clean_env = _com_machine(workspace, env, "clean")
+    done = reconcile("--backend", "com", "apply", cwd=workspace, env=clean_env)
+    assert done.code == 0, done.err
+    assert "1 added, 2 changed, 1 deleted" in done.out, done.out
+    new = machine_tasks(Path(clean_env["SCHTASKS_EMULATOR_STATE"]))
+    total = call_count(clean_env) - base
+    # A read (Connect, GetFolder, GetTasks, GetFolders) and the writes' own connection,
+    # the folder New, three registrations and a delete.
+    assert total == 11, f"{total} COM calls: {methods(com_calls(clean_env))[-total:]}"
+    assert processes_started(clean_env) == []
+    assert new[unmanaged] == old[unmanaged] and new[protected] == old[protected]
+
+    numbers = range(1, total + 1)
+    envs = [_com_machine(workspace, env, f"fail-{n}") for n in numbers]
+    failures = reconcile_many([(("--backend", "com", "apply"), workspace,
+                                {**e, "COM_STANDIN_FAULT": f"fail-on-call:{base + n}"}, False)
+                               for n, e in zip(numbers, envs)])
+    for number, run_env, failed in zip(numbers, envs, failures):
+        what = f"call {number} of {total} failed"
+        assert failed.code == 1, (what, failed.out, failed.err)
+        assert "Traceback" not in failed.err and "internal error" not in failed.err, failed.err
+        assert "Access is denied" in failed.err, (what, failed.err)
+        now = machine_tasks(Path(run_env["SCHTASKS_EMULATOR_STATE"]))
+        assert_old_or_new(now, old, new, what)
+        assert now[unmanaged] == old[unmanaged] and now[protected] == old[protected], what
+        assert {p: b for p, b in now.items() if not p.startswith("\\Orchestrator\\")} == \
+               {p: b for p, b in old.items() if not p.startswith("\\Orchestrator\\")}, what
+    again = reconcile_many([(("--backend", "com", "apply", "-q"), workspace, e, False) for e in envs])
+    for number, run_env, result in zip(numbers, envs, again):
+        assert result.code == 0, (number, result.err)
+        assert machine_tasks(Path(run_env["SCHTASKS_EMULATOR_STATE"])) == new, number
+        assert processes_started(run_env) == []
+    plan = reconcile("--backend", "com", "plan", "--detailed-exitcode", cwd=workspace, env=envs[0])
+    assert plan.code == 0 and plan.out.strip().splitlines()[-1] == "No changes.", plan.out

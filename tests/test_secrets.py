@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from com_support import com_calls, processes_started, standin_env
 from conftest import store_snapshot
 from safety_support import (
     POWERSHELL_EMULATOR, STORE, call_log, emulator_env, machine_tasks, new_workspace, reconcile,
@@ -280,3 +281,60 @@ def test_an_unchanged_password_task_is_not_registered_again(ws: Path, password: 
     assert again.code == 0
     assert (state / "powershell.log").read_text().splitlines() == registered, "registered again"
     assert plan.code == 0 and plan.out.strip().splitlines()[-1] == "No changes.", plan.out
+
+
+# --- the com backend (the stand-in pywin32 of tests/standin) ---------------------------------
+
+def test_the_password_appears_nowhere_on_the_com_backend(ws: Path, password: str,
+                                                         tmpdir_env: dict[str, str]) -> None:
+    env = {**standin_env(ws), VAR: password, **tmpdir_env}
+    state = Path(env["SCHTASKS_EMULATOR_STATE"])
+    outputs = []
+    for args in (("plan", "--format", "markdown"), ("plan", "--out", "plan.json"), ("apply",),
+                 ("plan", "--format", "json"), ("apply", "--update-passwords"), ("status", "--format", "json")):
+        result = reconcile("--backend", "com", *args, cwd=ws, env=env)
+        assert result.code == 0, (args, result.out, result.err)
+        outputs.append(result.text)
+    for text in outputs:
+        assert leaks(text, password) == [], text
+    # In one process: no command line, no script and no process listing can show it.
+    assert processes_started(env) == []
+    registrations = [c for c in com_calls(env) if c["method"] == "RegisterTask" and "secret-task" in c["args"][0]]
+    assert len(registrations) == 2 and all(c["args"][4] == "***" for c in registrations)
+    # The stand-in's index.json stands in for Windows' credential store (it keeps a digest
+    # by design); everything else of the machine holds no trace of it.
+    assert leaking_files(state, password, skip=("index.json",)) == {}
+    assert leaking_files(state, password, digests=False) == {}
+    assert leaking_files(ws, password, skip=("index.json",)) == {}
+    tmp = Path(tmpdir_env["TMPDIR"])
+    assert leaking_files(tmp, password) == {}
+    assert [p for p in tmp.rglob("*") if p.is_file()] == [], "temporary files left behind"
+    index = json.loads((state / "index.json").read_text(encoding="utf-8"))
+    stored = index["tasks"]["\\orchestrator\\secret-task"]["credentials"]
+    assert stored["user"] == "CONTOSO\\svc" and stored["sha256"] == hashlib.sha256(password.encode()).hexdigest()
+
+
+def test_a_failing_password_registration_on_com_is_scrubbed(ws: Path, password: str,
+                                                            tmpdir_env: dict[str, str]) -> None:
+    env = {**standin_env(ws), VAR: password, **tmpdir_env}
+    # The stand-in's failing RegisterTask ECHOES the password in its message.
+    failed = reconcile("--backend", "com", "apply", cwd=ws, env={**env, "COM_STANDIN_FAULT": "echo-password"})
+    assert failed.code == 1, failed.out + failed.err
+    assert "\\Orchestrator\\secret-task" in failed.err and "Traceback" not in failed.err
+    assert leaks(failed.text, password) == [], failed.err
+    assert leaking_files(Path(env["SCHTASKS_EMULATOR_STATE"]), password, skip=("index.json",)) == {}
+
+
+def test_a_gmsa_task_needs_no_password_on_com(ws: Path) -> None:
+    manifest = ws / "tasks.d" / "secret.yaml"
+    manifest.write_text(SECRET_MANIFEST.replace("CONTOSO\\svc", "CONTOSO\\svc$")
+                        .replace("    password: {fromEnv: SVC_PASSWORD}\n", ""))
+    # Off Windows nothing resolves CONTOSO\svc$ to a SID: the machine keeps the name, as
+    # in test_an_unchanged_password_task_is_not_registered_again.
+    env = {**standin_env(ws), "SCHTASKS_EMULATOR_ACCOUNT_FORM": "name"}
+    applied = reconcile("--backend", "com", "apply", cwd=ws, env=env)
+    assert applied.code == 0, applied.out + applied.err
+    (call,) = [c for c in com_calls(env) if c["method"] == "RegisterTask" and "secret-task" in c["args"][0]]
+    assert call["args"][3:6] == ["CONTOSO\\svc$", "pythoncom.Empty", 1]  # TASK_LOGON_PASSWORD, no password
+    plan = reconcile("--backend", "com", "plan", "--detailed-exitcode", cwd=ws, env=env)
+    assert plan.code == 0, plan.out + plan.err

@@ -394,7 +394,10 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     shutil.copytree(EXAMPLES, workspace / "tasks.d")
     env = {"RECONCILE_SCHTASKS": str(EMULATOR), "SCHTASKS_EMULATOR_STATE": str(workspace / "machine"),
            "SCHTASKS_EMULATOR_SEED": "1", "SCHTASKS_EMULATOR_NOW": NOW,
-           "RECONCILE_LOCK_DIR": str(workspace / "lock"), "RECONCILE_SCHTASKS_TIMEOUT": "30"}
+           "RECONCILE_LOCK_DIR": str(workspace / "lock"), "RECONCILE_SCHTASKS_TIMEOUT": "30",
+           # Japanese Windows writes its console code page, cp932, which a test off Windows
+           # cannot ask for: the output is UTF-8 here, as Windows 11 24H2 writes it.
+           "SCHTASKS_EMULATOR_OUTPUT_ENCODING": "utf-8"}
     applied = run_cli("--backend", "schtasks", "apply", "-q", cwd=workspace, env=env)
     assert applied.code == 0, applied.err
     result = "SCHTASKS_EMULATOR_RUN_RESULT"

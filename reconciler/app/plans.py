@@ -113,7 +113,14 @@ def read_actual(backend: Backend, root: str, wanted: Sequence[Desired] = (),
 
     state = (early.state() if early else None) or backend.read_state(root)
     known = {body(d.rendered.xml): d.rendered for d in wanted}
-    return ActualState(actual_tasks(state, root, backend.resolve_account, known), state.warnings)
+    warnings = state.warnings
+    if state.codepage is not None:  # read through a console code page: see schtasks_lossy
+        from ..backends.schtasks_lossy import settle
+
+        settled = settle(state, wanted, backend.resolve_account)
+        known.update(settled.known)
+        warnings += settled.warnings
+    return ActualState(actual_tasks(state, root, backend.resolve_account, known), warnings)
 
 
 # --- planning ---------------------------------------------------------------------------

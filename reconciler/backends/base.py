@@ -28,6 +28,10 @@ class State:
     tasks: dict[str, LiveTask]
     warnings: tuple[str, ...] = ()
     calls: int = 1  # backend calls the read took; tests and the benchmark count them
+    # The console code page the text came through when it may have lost characters
+    # (schtasks on Windows 10 and Server 2016-2022 prints "?" for what the page cannot
+    # hold); None when the read is lossless.
+    codepage: str | None = None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ from ..render import to_utf16_file
 from ..taskxml import TaskXmlError, localname, parse
 from .base import Capabilities, LiveTask, RunData, State
 from .schtasks_csv import parse_run_info
-from .schtasks_output import decode_output, error_text, format_exit, principal_user, split_tasks
+from .schtasks_output import (decode_output, error_text, format_exit, lossy_codepage, principal_user,
+                              split_tasks)
 from .processes import NO_WINDOW, private_file
 from .windows_accounts import lookup_account_sid
 
@@ -119,7 +120,8 @@ class SchtasksBackend:
         if result.returncode != 0:
             raise PartialReadError(self._failure(what, result) + "; nothing was changed")
         tasks, warnings = split_tasks(stdout, root)
-        return State(tasks=tasks, warnings=tuple(warnings), calls=1)
+        return State(tasks=tasks, warnings=tuple(warnings), calls=1,
+                     codepage=lossy_codepage(result.stdout))
 
     def read_task(self, path: str) -> LiveTask:
         """One task anywhere on the machine, read-only (``import --path``), with ONE

@@ -16,7 +16,6 @@ from ..errors import PartialReadError
 from ..taskxml import TASK_NS, TaskXmlError, localname, parse
 from .base import LiveTask
 
-_PATH_COMMENT = re.compile(r"^<!--\s*(\\.*?)\s*-->\s*$", re.MULTILINE)
 # "(29,24):Interval:PT5S": where Task Scheduler found a problem in the task XML.
 _XML_POSITION = re.compile(r"^\(\d+,\d+\):")
 NO_TASKS = "INFO: There are no scheduled tasks presently available"
@@ -55,6 +54,19 @@ def decode_output(raw: bytes) -> str:
         return raw.decode(console_codepage(), errors="replace")
 
 
+def lossy_codepage(raw: bytes) -> str | None:
+    """The code page ``raw`` may have lost characters in: None for UTF-16 or for UTF-8
+    that holds non-ASCII text (both hold every character); otherwise the console's, as
+    pure ASCII is also what a code page makes of text it could not show ("?")."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return console_codepage()
+    return None if any(byte >= 0x80 for byte in raw) else console_codepage()
+
+
 def format_exit(code: int) -> str:
     """An exit code as people look it up: small ones in decimal, HRESULTs in hex
     (a POSIX status is 0..255; Windows may report E_FAIL as 2147500037 or negative)."""
@@ -84,11 +96,15 @@ def split_tasks(text: str, root: str) -> tuple[dict[str, LiveTask], list[str]]:
     """The tasks under ``root`` in ``/Query /XML ONE`` output, and warnings.
 
     The output is one document: ``<Tasks>`` holding, for each task, a ``<!-- \\path -->``
-    comment and the ``<Task>`` (Microsoft Learn, "schtasks query": ``/XML ONE``); a bare ``<Task>`` document (``/TN X /XML
-    ONE`` on some builds) is accepted too, its path read from RegistrationInfo/URI. A
-    task outside the root that cannot be read is a warning; anything that leaves the
-    root's tasks in doubt (bad output, truncation, a task in the root that cannot be
-    read) raises PartialReadError, so nothing gets written."""
+    comment and the ``<Task>`` (Microsoft Learn, "schtasks query": ``/XML ONE``); a bare
+    ``<Task>`` document (``/TN X /XML ONE`` on some builds) is accepted too. Each task is
+    known by its own RegistrationInfo/URI, which Windows sets to its path; the comment
+    only stands in for a task without one. A path with ``--`` makes its comment not
+    well-formed XML, and so the whole document: then the tasks are cut apart at their
+    own ``<Task`` tags (``_split_damaged``). A task outside the root that cannot be read
+    is a warning; anything that leaves the root's tasks in doubt (bad output,
+    truncation, a task in the root that cannot be read, a name that came back through
+    the console code page) raises PartialReadError, so nothing gets written."""
     stripped = text.strip()
     if stripped.startswith(NO_TASKS):
         return {}, []  # schtasks' own word that there is nothing (to this account)
@@ -98,7 +114,26 @@ def split_tasks(text: str, root: str) -> tuple[dict[str, LiveTask], list[str]]:
     try:
         document = parse(stripped, "schtasks /Query /XML ONE output")
     except TaskXmlError as err:
-        return _split_damaged(stripped, root, str(err))
+        tasks, warnings = _split_damaged(stripped, root, str(err))
+    else:
+        tasks, warnings = _split_document(document, root)
+    for live in tasks.values():
+        check_identity(live.path)
+    return tasks, warnings
+
+
+def check_identity(path: str) -> None:
+    """A ``?`` cannot be in a task's name ([MS-TSCH] 2.3.11; ``names.FORBIDDEN_CHARS``),
+    so one read back means schtasks printed the name in a code page that cannot hold it:
+    this task cannot be told from others, nor replaced or deleted safely."""
+    if "?" in path:
+        raise PartialReadError(
+            f"{path}: schtasks printed this task's name in the console code page ({console_codepage()}), "
+            "which cannot hold all of its characters, so it cannot be read safely; nothing was "
+            "changed (the com backend reads Unicode: python -m pip install pywin32)")
+
+
+def _split_document(document: etree._Element, root: str) -> tuple[dict[str, LiveTask], list[str]]:
     tasks: dict[str, LiveTask] = {}
     warnings: list[str] = []
     if localname(document) == "Task":
@@ -111,26 +146,30 @@ def split_tasks(text: str, root: str) -> tuple[dict[str, LiveTask], list[str]]:
     if localname(document) != "Tasks":
         raise PartialReadError(f"schtasks /Query /XML ONE returned <{localname(document)}>, "
                                "not <Tasks>; nothing was changed")
-    path: str | None = None
+    comment: str | None = None
     for node in document:
         if isinstance(node, etree._Comment):
-            path = (node.text or "").strip()
+            comment = (node.text or "").strip()
             continue
         if not isinstance(node.tag, str):
             continue
-        where = path if path else _uri(node)
-        path = None
+        where = _uri(node) or comment
+        comment = None
         if localname(node) != "Task" or where is None:
             problem = f"an element <{localname(node)}> without a task path"
             raise PartialReadError(f"schtasks /Query /XML ONE output holds {problem}; nothing was changed")
-        if etree.QName(node).namespace != TASK_NS:
-            message = f"{where}: the task's XML is not in the Task Scheduler namespace"
-            if names.is_under(where, root):
-                raise PartialReadError(message + "; nothing was changed")
-            warnings.append(message + "; skipped (outside the root)")
-            continue
-        _keep(tasks, where, node, root)
+        _check_namespace(node, where, root, warnings)
+        if etree.QName(node).namespace == TASK_NS:
+            _keep(tasks, where, node, root)
     return tasks, warnings
+
+
+def _check_namespace(task: etree._Element, path: str, root: str, warnings: list[str]) -> None:
+    if etree.QName(task).namespace != TASK_NS:
+        message = f"{path}: the task's XML is not in the Task Scheduler namespace"
+        if names.is_under(path, root):
+            raise PartialReadError(message + "; nothing was changed")
+        warnings.append(message + "; skipped (outside the root)")
 
 
 def _uri(task: etree._Element) -> str | None:
@@ -149,43 +188,71 @@ def _keep(tasks: dict[str, LiveTask], path: str, task: etree._Element, root: str
     tasks[names.key(path)] = LiveTask(path=path, xml=text)
 
 
+# The pieces of a damaged export, in order: CDATA sections (skipped: their text may hold
+# anything), comments (a path may hold "--", never "-->": ">" is not allowed in a name),
+# and the start of each task element.
+_PIECES = re.compile(r"<!\[CDATA\[.*?\]\]>|<!--(?P<comment>.*?)-->|(?P<task><Task\b)", re.DOTALL)
+_URI_TEXT = re.compile(r"<URI>\s*([^<]*?)\s*</URI>")
+
+
 def _split_damaged(text: str, root: str, error: str) -> tuple[dict[str, LiveTask], list[str]]:
-    """The document as a whole is not well-formed: find out whether the damage is
-    confined to tasks outside the root (warnings) or not (PartialReadError)."""
+    """The document as a whole is not well-formed (a ``--`` in a path comment, or a task
+    cut short): cut it at each ``<Task`` tag and read every task on its own. Damage
+    confined to tasks outside the root gives warnings; anything else PartialReadError."""
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
         raise PartialReadError(f"{error}; nothing was changed")
-    opening = text.find("<Tasks>")
-    closing = text.rfind("</Tasks>")
-    if opening < 0 or closing < 0 or text[closing + len("</Tasks>"):].strip():
+    body = _DECLARATION.sub("", text, count=1).strip()
+    if not body.startswith("<Tasks>") or not body.endswith("</Tasks>"):
         raise PartialReadError(
             f"schtasks /Query /XML ONE output is incomplete or not XML ({error}); nothing was changed")
-    body = text[opening + len("<Tasks>"):closing]
-    matches = list(_PATH_COMMENT.finditer(body))
-    if not matches or body[:matches[0].start()].strip():
+    body = body[len("<Tasks>"):-len("</Tasks>")]
+    starts: list[tuple[int, str | None]] = []  # where each task starts, and the comment before it
+    comment: str | None = None
+    for piece in _PIECES.finditer(body):
+        if piece.group("comment") is not None:
+            comment = piece.group("comment").strip()
+        elif piece.group("task") is not None:
+            starts.append((piece.start(), comment))
+            comment = None
+    if not starts or _COMMENTS.sub("", body[:starts[0][0]]).strip():
         raise PartialReadError(
             f"schtasks /Query /XML ONE output is not as expected ({error}); nothing was changed")
     tasks: dict[str, LiveTask] = {}
     warnings: list[str] = []
-    for i, match in enumerate(matches):
-        path = match.group(1).strip()
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
-        chunk = body[match.end():end]
-        try:
-            task = parse(chunk, path)
-            if localname(task) != "Task" or etree.QName(task).namespace != TASK_NS:
-                raise TaskXmlError(f"{path}: not a Task Scheduler task")
-        except TaskXmlError as err:
-            if names.is_under(path, root):
-                raise PartialReadError(f"{err}; nothing was changed") from None
-            warnings.append(f"{err}; skipped (outside the root)")
-            continue
-        _keep(tasks, path, task, root)
-    if not warnings:
-        # Every task reads on its own, yet the whole did not: the damage is between
-        # tasks, so what is in the root cannot be trusted.
-        raise PartialReadError(
-            f"schtasks /Query /XML ONE output is not well-formed ({error}); nothing was changed")
+    for index, (start, comment) in enumerate(starts):
+        end = starts[index + 1][0] if index + 1 < len(starts) else len(body)
+        _read_piece(body[start:end], comment, root, tasks, warnings)
     return tasks, warnings
+
+
+_COMMENTS = re.compile(r"<!--.*?-->", re.DOTALL)
+_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.DOTALL)
+
+
+def _read_piece(piece: str, comment: str | None, root: str, tasks: dict[str, LiveTask],
+                warnings: list[str]) -> None:
+    """One task cut from a damaged export: its element, then only comments up to the next."""
+    closing = piece.rfind("</Task>")
+    between = piece[closing + len("</Task>"):] if closing >= 0 else ""
+    found = _URI_TEXT.search(piece)
+    path = found.group(1) if found else comment
+    if path is None:
+        raise PartialReadError("schtasks /Query /XML ONE output holds a task without a path that "
+                               "cannot be read; nothing was changed")
+    try:
+        if closing < 0 or _COMMENTS.sub("", between).strip():
+            raise TaskXmlError(f"{path}: the task's XML is cut short or followed by something else")
+        task = parse(piece[:closing + len("</Task>")], path)
+        if localname(task) != "Task":
+            raise TaskXmlError(f"{path}: not a Task Scheduler task")
+    except TaskXmlError as err:
+        if names.is_under(path, root):
+            raise PartialReadError(f"{err}; nothing was changed") from None
+        warnings.append(f"{err}; skipped (outside the root)")
+        return
+    _check_namespace(task, _uri(task) or path, root, warnings)
+    if etree.QName(task).namespace == TASK_NS:
+        _keep(tasks, _uri(task) or path, task, root)
 
 
 def principal_user(xml: str) -> str | None:

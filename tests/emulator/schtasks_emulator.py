@@ -17,7 +17,10 @@ Environment:
                                      tasks (seeds.py); 0: empty
   SCHTASKS_EMULATOR_USER_SID         the caller's SID (fills a missing Principal)
   SCHTASKS_EMULATOR_ORDER            win10 (default) | 2012r2: element order of the XML out
-  SCHTASKS_EMULATOR_OUTPUT_ENCODING  utf-16 (default, with a BOM) | utf-8 | cp437 | any codec
+  SCHTASKS_EMULATOR_OUTPUT_ENCODING  cp437 (default: the console code page, what Windows 10
+                                     and Server 2016-2022 write to a pipe; a character it
+                                     cannot hold becomes "?") | utf-8 (Windows 11 24H2) |
+                                     utf-16 (with a BOM) | any codec
   SCHTASKS_EMULATOR_ACCOUNT_FORM     sid (default, Win10) | name (Win7 on a domain)
   SCHTASKS_EMULATOR_TN_ONE           wrapped (default) | bare: /Query /TN X /XML ONE output
   SCHTASKS_EMULATOR_DELAY_MS         sleep this long in every call, outside the state lock
@@ -510,7 +513,7 @@ def _execute(argv: list[str], env: Mapping[str, str], stdin: IO[str], console: C
                 truncated = "truncated" in faults or (listing and "csv-truncated" in faults)
                 if code == 0 and (garbage or truncated):
                     data = rules.encode_console("".join(console.out),
-                                                env.get(ENV + "OUTPUT_ENCODING", "utf-16"))
+                                                env.get(ENV + "OUTPUT_ENCODING", rules.CONSOLE_ENCODING))
                     console.raw_out = (b"\x00\x13\x37 not xml \xfe\x01" * 40) if garbage \
                         else data[: len(data) // 2]
                 return code
@@ -535,7 +538,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     console = Console()
     code = _execute(argv, env, stdin if stdin is not None else sys.stdin, console)
-    encoding = env.get(ENV + "OUTPUT_ENCODING", "utf-16")
+    encoding = env.get(ENV + "OUTPUT_ENCODING", rules.CONSOLE_ENCODING)
     out = stdout if stdout is not None else sys.stdout.buffer
     err = stderr if stderr is not None else sys.stderr.buffer
     out.write(console.raw_out if console.raw_out is not None

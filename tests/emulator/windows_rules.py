@@ -1093,16 +1093,18 @@ def concatenated(task_texts: Iterable[str]) -> str:
 
 def one_document(entries: Iterable[tuple[str, str]]) -> str:
     """``/Query /XML ONE``: one document, a ``<Tasks>`` element without a namespace
-    holding a ``<!-- \\path -->`` comment before each task (ref §3.4 [OBS]). The exact
-    blank lines and line ends are those of the real Windows 10 capture 137.xml [OBS]:
-    LF around the wrapper, CRLF inside each task, whose text starts with the CRLF that
-    followed its own (dropped) declaration."""
-    out = [DECLARATION, "\n\n<Tasks>\n"]
+    holding a ``<!-- \\path -->`` comment before each task (ref §3.4 [OBS]). The path is
+    written into the comment as it is, ``--`` included, which makes the document not
+    well-formed [GUESS: nothing shows Windows escaping it]. No declaration and CRLF line
+    ends throughout [GUESS]: the real capture 137.xml has a UTF-8 declaration and LF
+    around the wrapper, but both were made by the capturing script (yuksiy/schtasks_tools
+    schtasks_main.bat writes the declaration with echo and pipes schtasks through
+    dos2unix and iconv), so they say nothing about Windows."""
+    out = ["<Tasks>" + NEWLINE]
     for path, text in entries:
-        out.append(f"\n\n<!-- {path} -->\n")
-        out.append(NEWLINE + text)
-        out.append("\n\n")
-    out.append("\n</Tasks>\n")
+        out.append(f"{NEWLINE}<!-- {path} -->{NEWLINE}")
+        out.append(text + NEWLINE)
+    out.append("</Tasks>" + NEWLINE)
     return "".join(out)
 
 
@@ -1120,11 +1122,18 @@ def folder_order(paths: Iterable[str]) -> list[str]:
 
 
 # --- encodings ------------------------------------------------------------------------
+# What schtasks writes to a pipe on Windows 10 and Server 2016-2022: the console's OEM
+# code page (CP932 in the Japanese capture behind 137.xml; NousResearch/hermes-agent
+# #38187: cp936/cp932), cp437 on US-English systems [OBS]; UTF-8 on Windows 11 24H2 [OBS].
+CONSOLE_ENCODING = "cp437"
+
+
 def encode_console(text: str, encoding: str) -> bytes:
     """schtasks' console bytes. The sources conflict (ref §3.5): UTF-8 on Win11 24H2
     [OBS], the OEM code page on older or localised systems [OBS], UTF-16LE in one script
     [OBS, unverified]. ``utf-16`` writes a BOM first [GUESS]; code pages replace what
-    they cannot show with "?" as a console does [GUESS]."""
+    they cannot show with "?" as a console does [GUESS: Windows may best-fit some
+    characters instead, "–" as "-"]."""
     name = encoding.lower().replace("_", "-")
     if name in ("utf-16", "utf-16le", "utf-16-le"):
         return b"\xff\xfe" + text.encode("utf-16-le")
