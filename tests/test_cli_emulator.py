@@ -13,7 +13,7 @@ import pytest
 
 from com_support import com_calls, com_writes, methods, processes_started, standin_env
 from conftest import run_cli
-from safety_support import reconcile
+from safety_support import reconcile, reconcile_process
 
 EMULATOR = Path(__file__).resolve().parent / "emulator" / "schtasks_emulator.py"
 
@@ -270,7 +270,7 @@ def com_machine(workspace: Path) -> dict[str, str]:
 def com_cli(workspace: Path, env: dict[str, str], *args: str, **extra: str):
     """``python reconcile.py --backend com ARGS`` as its own process: the stand-in is found
     through its PYTHONPATH, and the processes it starts are its own to count."""
-    return reconcile("--backend", "com", *args, cwd=workspace, env={**env, **extra})
+    return reconcile_process("--backend", "com", *args, cwd=workspace, env={**env, **extra})
 
 
 def test_com_apply_then_plan_says_no_changes_in_one_read_and_no_process(workspace: Path,

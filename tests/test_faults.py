@@ -549,7 +549,7 @@ def com_start(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     workspace = new_workspace(tmp_path_factory.mktemp("faults-com") / "start")
     env = standin_env(workspace)
     (workspace / "tasks.d" / "guarded.yaml").write_text(PROTECTED_MANIFEST)
-    first = reconcile("--backend", "com", "apply", cwd=workspace, env=env)
+    first = reconcile_process("--backend", "com", "apply", cwd=workspace, env=env)
     assert first.code == 0, first.err
     hand = workspace / "hand.xml"
     hand.write_bytes(UNMANAGED_XML.encode("utf-16"))
@@ -574,7 +574,7 @@ def test_every_failing_call_on_com_loses_nothing(com_start: tuple[Path, dict[str
     assert unmanaged in old and protected in old
 
     clean_env = _com_machine(workspace, env, "clean")
-    done = reconcile("--backend", "com", "apply", cwd=workspace, env=clean_env)
+    done = reconcile_process("--backend", "com", "apply", cwd=workspace, env=clean_env)
     assert done.code == 0, done.err
     assert "1 added, 2 changed, 1 deleted" in done.out, done.out
     new = machine_tasks(Path(clean_env["SCHTASKS_EMULATOR_STATE"]))
@@ -605,5 +605,5 @@ def test_every_failing_call_on_com_loses_nothing(com_start: tuple[Path, dict[str
         assert result.code == 0, (number, result.err)
         assert machine_tasks(Path(run_env["SCHTASKS_EMULATOR_STATE"])) == new, number
         assert processes_started(run_env) == []
-    plan = reconcile("--backend", "com", "plan", "--detailed-exitcode", cwd=workspace, env=envs[0])
+    plan = reconcile_process("--backend", "com", "plan", "--detailed-exitcode", cwd=workspace, env=envs[0])
     assert plan.code == 0 and plan.out.strip().splitlines()[-1] == "No changes.", plan.out

@@ -810,14 +810,14 @@ def test_schtasks_output_with_an_external_entity_writes_nothing(tmp_path: Path) 
 def test_com_task_xml_with_an_external_entity_writes_nothing(tmp_path: Path) -> None:
     workspace = new_workspace(tmp_path / "ws")
     env = standin_env(workspace)
-    assert reconcile("--backend", "com", "apply", cwd=workspace, env=env).code == 0
+    assert reconcile_process("--backend", "com", "apply", cwd=workspace, env=env).code == 0
     (workspace / "tasks.d" / "nightly-restart.yaml").unlink()
     state = Path(env["SCHTASKS_EMULATOR_STATE"])
     before = machine_tasks(state)
     written = len(com_writes(com_calls(env)))
     passwd = Path("/etc/passwd").read_text(errors="replace").splitlines()[0] if Path("/etc/passwd").exists() else "root:"
     for command in ("plan", "apply"):
-        result = reconcile("--backend", "com", command, cwd=workspace, timeout=BOUND,
+        result = reconcile_process("--backend", "com", command, cwd=workspace, timeout=BOUND,
                            env={**env, "COM_STANDIN_FAULT": "xxe-task:\\Orchestrator\\csv-morning"})
         assert result.code == 1, result.out + result.err
         assert "Traceback" not in result.err and passwd not in result.text
@@ -832,10 +832,10 @@ def test_com_metacharacters_and_unicode_in_every_string_field_round_trip(tmp_pat
     env = standin_env(workspace)
     value = META + " \u2603 \u65e5\u672c -- \u201cq\u201d"
     (workspace / "tasks.d" / "zz-hostile.yaml").write_text(_every_string_field(value), encoding="utf-8")
-    applied = reconcile("--backend", "com", "apply", cwd=workspace, env=env, timeout=BOUND * 4)
+    applied = reconcile_process("--backend", "com", "apply", cwd=workspace, env=env, timeout=BOUND * 4)
     assert applied.code == 0, applied.out + applied.err
     stored = machine_tasks(Path(env["SCHTASKS_EMULATOR_STATE"]))["\\Orchestrator\\hostile"].decode("utf-16")
     stored_doc = etree.fromstring(stored.split("?>", 1)[1].encode("utf-8"))
     assert [e.text for e in stored_doc.iter(f"{{{TASK_NS}}}Description")] == [value]
-    again = reconcile("--backend", "com", "plan", "--detailed-exitcode", cwd=workspace, env=env, timeout=BOUND * 4)
+    again = reconcile_process("--backend", "com", "plan", "--detailed-exitcode", cwd=workspace, env=env, timeout=BOUND * 4)
     assert again.code == 0 and again.out.strip().endswith("No changes."), again.out + again.err

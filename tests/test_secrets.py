@@ -292,7 +292,7 @@ def test_the_password_appears_nowhere_on_the_com_backend(ws: Path, password: str
     outputs = []
     for args in (("plan", "--format", "markdown"), ("plan", "--out", "plan.json"), ("apply",),
                  ("plan", "--format", "json"), ("apply", "--update-passwords"), ("status", "--format", "json")):
-        result = reconcile("--backend", "com", *args, cwd=ws, env=env)
+        result = reconcile_process("--backend", "com", *args, cwd=ws, env=env)
         assert result.code == 0, (args, result.out, result.err)
         outputs.append(result.text)
     for text in outputs:
@@ -318,7 +318,7 @@ def test_a_failing_password_registration_on_com_is_scrubbed(ws: Path, password: 
                                                             tmpdir_env: dict[str, str]) -> None:
     env = {**standin_env(ws), VAR: password, **tmpdir_env}
     # The stand-in's failing RegisterTask ECHOES the password in its message.
-    failed = reconcile("--backend", "com", "apply", cwd=ws, env={**env, "COM_STANDIN_FAULT": "echo-password"})
+    failed = reconcile_process("--backend", "com", "apply", cwd=ws, env={**env, "COM_STANDIN_FAULT": "echo-password"})
     assert failed.code == 1, failed.out + failed.err
     assert "\\Orchestrator\\secret-task" in failed.err and "Traceback" not in failed.err
     assert leaks(failed.text, password) == [], failed.err
@@ -332,9 +332,9 @@ def test_a_gmsa_task_needs_no_password_on_com(ws: Path) -> None:
     # Off Windows nothing resolves CONTOSO\svc$ to a SID: the machine keeps the name, as
     # in test_an_unchanged_password_task_is_not_registered_again.
     env = {**standin_env(ws), "SCHTASKS_EMULATOR_ACCOUNT_FORM": "name"}
-    applied = reconcile("--backend", "com", "apply", cwd=ws, env=env)
+    applied = reconcile_process("--backend", "com", "apply", cwd=ws, env=env)
     assert applied.code == 0, applied.out + applied.err
     (call,) = [c for c in com_calls(env) if c["method"] == "RegisterTask" and "secret-task" in c["args"][0]]
     assert call["args"][3:6] == ["CONTOSO\\svc$", "pythoncom.Empty", 1]  # TASK_LOGON_PASSWORD, no password
-    plan = reconcile("--backend", "com", "plan", "--detailed-exitcode", cwd=ws, env=env)
+    plan = reconcile_process("--backend", "com", "plan", "--detailed-exitcode", cwd=ws, env=env)
     assert plan.code == 0, plan.out + plan.err
