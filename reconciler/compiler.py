@@ -17,6 +17,7 @@ from .compile_actions import compile_actions, compile_principal
 from .compile_base import Located, Reporter, short
 from .compile_settings import compile_settings
 from .compile_triggers import TriggerCompiler
+from .fleet.targets import compile_targets
 from .limits import DEFAULT_START, MAX_TRIGGERS
 from .model import Origin, Principal, TaskSpec, Trigger
 from .tasksettings import ORDER as _SETTINGS_ORDER
@@ -72,6 +73,7 @@ class Compiler(Reporter):
             self.problem(("spec", "settings", "multipleInstances"),
                          "this task's cron schedule can fire two triggers at the same minute; "
                          "it needs multipleInstances: ignoreNew so no minute starts two runs")
+        targets = self._part(lambda: compile_targets(self, metadata, spec), None)
         registration = tuple(
             (element, metadata[key]) for key, element in vocabulary.REGISTRATION.items() if key in metadata
         )
@@ -94,6 +96,7 @@ class Compiler(Reporter):
             origin=Origin(file, line, column),
             run=RunSpec.from_manifest(run) if run is not None else None,
             runner=_plain(spec.get("runner")) if run is not None else None,
+            targets=targets,
         )
 
     def _run_settings(self, spec: dict[str, Any], run: dict[str, Any],

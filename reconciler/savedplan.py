@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Any
+from typing import Any, Mapping
 
 from . import names
 from .errors import ReconcileError, StalePlanError
@@ -23,9 +23,11 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def save(plan: Plan, path: str, backend: str) -> None:
+def save(plan: Plan, path: str, backend: str, fleet: Mapping[str, Any] | None = None) -> None:
     body = as_dict(plan, with_xml=True)
     body["backend"] = backend
+    if fleet:  # the host it is for (fleet report); what apply executes is under the digest
+        body["fleet"] = dict(fleet)
     body["fingerprints"] = plan.fingerprints
     body["digest"] = _digest(body)
     text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"

@@ -25,15 +25,16 @@ from ..model import Action, Plan, TaskSpec
 
 # The planner and the renderer bring lxml: imported where used, so `validate` starts fast.
 if TYPE_CHECKING:
+    from ..manifest import Selection
     from ..planner import Actual, Desired
 
 
 # --- the desired state ----------------------------------------------------------------
 
-def load_tasks(directory: str, root: str) -> list[TaskSpec]:
-    """Every task the manifests under ``directory`` describe (ManifestError lists every
-    problem)."""
-    return manifest.load(directory, root)
+def load_tasks(directory: str, root: str, select: Selection | None = None) -> list[TaskSpec]:
+    """Every task the manifests under ``directory`` describe (``select``: one host's
+    subset; ManifestError lists every problem)."""
+    return manifest.load(directory, root, select=select)
 
 
 def password_hmac(spec: TaskSpec, environ: Mapping[str, str] | None = None) -> str | None:
@@ -60,11 +61,11 @@ def desired_one(spec: TaskSpec, root: str, resolve: Callable[[str], str]) -> Des
 
 
 def load_desired(directory: str, root: str, backend: Backend,
-                 meanwhile: Callable[[], None] | None = None) -> list[Desired]:
+                 meanwhile: Callable[[], None] | None = None, select: Selection | None = None) -> list[Desired]:
     """The manifests' tasks, rendered as they will be registered. Large folders are read
     and rendered on several cores; ``meanwhile`` runs while the other processes finish."""
     prepare = functools.partial(desired_one, root=root, resolve=backend.resolve_account)
-    tasks, prepared = manifest.load_prepared(directory, root, prepare=prepare, meanwhile=meanwhile)
+    tasks, prepared = manifest.load_prepared(directory, root, prepare=prepare, meanwhile=meanwhile, select=select)
     return [prepared.get(names.key(spec.path)) or prepare(spec) for spec in tasks]
 
 
@@ -142,20 +143,22 @@ class Planned:
     actual: ActualState
 
 
-def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool = False) -> Planned:
+def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool = False,
+         select: Selection | None = None) -> Planned:
     """Manifests against the live state; the state is read while manifests are still
     being read on other cores."""
     early = EarlyRead(backend, root)
-    desired = load_desired(directory, root, backend, meanwhile=early)
+    desired = load_desired(directory, root, backend, meanwhile=early, select=select)
     actual = read_actual(backend, root, desired, early)
     return Planned(make_plan(desired, actual, root, update_passwords=update_passwords), actual)
 
 
-def save(result: Plan, path: str, backend_name: str) -> None:
-    """The plan as ``apply --plan`` takes it (JSON, with the XML to register)."""
+def save(result: Plan, path: str, backend_name: str, fleet: Mapping[str, Any] | None = None) -> None:
+    """The plan as ``apply --plan`` takes it (JSON, with the XML to register); ``fleet``:
+    which host of an inventory it is for, and when it was made (``fleet report``)."""
     from .. import savedplan
 
-    savedplan.save(result, path, backend_name)
+    savedplan.save(result, path, backend_name, fleet)
 
 
 # --- applying ---------------------------------------------------------------------------
@@ -194,7 +197,7 @@ def _saved(path: str, root: str, backend: Backend) -> Plan:
 
 def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str | None = None,
           saved_plan: str | None = None, on_plan: Callable[[Plan], None] = lambda plan: None,
-          progress: Callable[[Any], None] | None = None) -> Applied:
+          progress: Callable[[Any], None] | None = None, select: Selection | None = None) -> Applied:
     """Make the root match the manifests in ``directory`` — or exactly the saved plan
     ``saved_plan`` (then no manifest is read) — and nothing more. ``on_plan`` sees the
     plan before anything is refused or written; ``progress`` each write's outcome."""
@@ -205,7 +208,7 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
         raise UsageError("--parallelism must be at least 1")
     if (directory is None) == (saved_plan is None):
         raise UsageError("apply takes manifests or a saved plan, not both")
-    desired = load_desired(directory, root, backend) if directory is not None else None
+    desired = load_desired(directory, root, backend, select=select) if directory is not None else None
     with backend.lock():
         if saved_plan is not None:
             result = _saved(saved_plan, root, backend)

@@ -1,0 +1,148 @@
+"""The fleet's commands: each turns parsed arguments into one call of a fleet module and
+shows the result. Imported by every run, so it imports nothing heavy at the top."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .hosts import Chosen
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def chosen_host(args: argparse.Namespace) -> Chosen | None:
+    """``--inventory``/``--host``: the host this run is for; its root becomes the run's."""
+    from .hosts import choose
+
+    chosen = choose(args.inventory, args.host, args.root, getattr(args, "root_given", False))
+    if chosen is not None:
+        for warning in chosen.inventory.warnings:
+            _err(f"warning: {warning}")
+        args.root = chosen.root
+    args.fleet_host = chosen
+    return chosen
+
+
+def plan_origin(args: argparse.Namespace) -> dict[str, Any] | None:
+    """What a saved plan says of its host, for ``fleet report`` (None: no inventory)."""
+    from .inventory import wave
+
+    chosen: Chosen | None = getattr(args, "fleet_host", None)
+    if chosen is None:
+        return None
+    return {"host": chosen.host.name, "groups": list(chosen.host.labels), "wave": wave(chosen.host),
+            "made": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def validate_every_host(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    """``validate --inventory``: each host's subset checked on its own."""
+    from .hosts import roots, subsets
+    from .inventory import read
+
+    inventory = read(args.inventory)
+    for warning in inventory.warnings:
+        _err(f"warning: {warning}")
+    found = subsets(args.dir, inventory, roots(inventory, args.root, args.root_given))
+    if not args.quiet:
+        width = max((len(name) for name in found), default=0)
+        for name, tasks in found.items():
+            out(f"  {name:<{width}}  {len(tasks)} task(s)\n")
+    total = len({t.path.casefold() for tasks in found.values() for t in tasks})
+    out(f"{len(found)} host(s), {total} task path(s) in {args.dir}: each host's tasks are valid.\n")
+    return 0
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    from . import listing
+    from .hosts import roots, subsets
+    from .inventory import read
+
+    inventory = read(args.inventory)
+    for warning in inventory.warnings:
+        _err(f"warning: {warning}")
+    host_roots = roots(inventory, args.root, args.root_given)
+    counts = None
+    if os.path.isdir(args.dir):
+        counts = {name: len(tasks) for name, tasks in subsets(args.dir, inventory, host_roots).items()}
+    rows = listing.host_rows(inventory, host_roots, counts)
+    _out(listing.hosts_json(rows) if args.format == "json" else listing.hosts_text(rows))
+    return 0
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    if args.fleet_command == "matrix":
+        from . import listing
+        from .inventory import read
+
+        _out(listing.matrix_json(read(args.inventory), args.wave))
+        return 0
+    return _fleet_report(args)
+
+
+def _fleet_report(args: argparse.Namespace) -> int:
+    from .. import durations
+    from . import report, report_views
+    from .inventory import read
+
+    try:
+        stale = durations.parse(args.stale).seconds
+    except ValueError as err:
+        raise UsageError(f"--stale {args.stale}: {err}") from None
+    merged = report.merge(read(args.inventory), report.read_sources(args.sources),
+                          stale_after=dt.timedelta(seconds=stale),
+                          now=dt.datetime.now(dt.timezone.utc))
+    text = report_views.render(merged, args.format)
+    if args.out:
+        try:
+            with open(args.out, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+        except OSError as err:
+            raise UsageError(f"--out {args.out}: {err.strerror or err}") from None
+        _out(report_views.summary_line(merged) + "\n")
+    else:
+        _out(text)
+    return 0 if merged.ok else 1
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from . import agent
+
+    if args.agent_command == "install":
+        installed = agent.install(agent.settings_from(args), backend=args.backend, store=args.store,
+                                  managed_root=args.root, root_given=args.root_given, every=args.every,
+                                  splay=args.splay,
+                                  python=args.python)
+        _out(f"{installed.summary}\n")
+        return 0 if installed.ok else 1
+    if args.agent_command == "uninstall":
+        removed = agent.uninstall(backend=args.backend, store=args.store)
+        _out(f"{removed.summary}\n")
+        return 0 if removed.ok else 1
+    from . import agent_run
+
+    result = agent_run.run(agent.settings_from(args), backend=args.backend, store=args.store,
+                           root=args.root, root_given=args.root_given)
+    _out(f"{result.summary}\n")
+    for error in result.errors:
+        _err(f"error: {error}")
+    return 0 if result.ok else 1
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "hosts": cmd_hosts,
+    "fleet": cmd_fleet,
+    "agent": cmd_agent,
+}
