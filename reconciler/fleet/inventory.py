@@ -331,10 +331,23 @@ def _from_json(builder: _Builder, data: dict[str, Any]) -> dict[str, dict[str, A
 
 
 def _is_json_form(data: dict[str, Any]) -> bool:
-    return "_meta" in data or any(
-        isinstance(body, list) or (isinstance(body, dict) and (
-            isinstance(body.get("hosts"), list) or isinstance(body.get("children"), list)))
-        for body in data.values())
+    """``ansible-inventory --list`` always prints ``_meta``; a YAML inventory has no
+    group of that name."""
+    return "_meta" in data
+
+
+def _decoded(value: Any) -> Any:
+    """Ansible's JSON encoding of tagged values back to values: ``{"__ansible_unsafe":
+    text}`` is the text, ``{"__ansible_vault": ciphertext}`` an encrypted value."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "__ansible_unsafe" in value:
+            return _decoded(value["__ansible_unsafe"])
+        if len(value) == 1 and "__ansible_vault" in value:
+            return Vaulted(value["__ansible_vault"])
+        return {k: _decoded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    return value
 
 
 # --- group_vars/ and host_vars/ -------------------------------------------------------------
@@ -396,6 +409,18 @@ def _merged_vars(builder: _Builder, host: str, groups: list[str], own: Mapping[s
     return merged
 
 
+def _refuse_ini(path: str) -> None:
+    """An INI inventory is not YAML; say so rather than show a YAML error."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            first = next((line.strip() for line in handle if line.strip() and not line.lstrip().startswith(("#", ";"))), "")
+    except OSError:
+        return  # reported by the reader
+    if re.fullmatch(r"\[[^\]\[]+\]", first):
+        raise InventoryError(f"{path}: an INI inventory, which reconcile.py does not read: convert it with "
+                             "ansible-inventory -i FILE --list > inventory.json (or -y for YAML)")
+
+
 def read(path: str) -> Inventory:
     """The inventory in ``path``: a YAML inventory (with ``group_vars/`` and
     ``host_vars/`` beside it) or ``ansible-inventory --list`` JSON."""
@@ -403,6 +428,7 @@ def read(path: str) -> Inventory:
         raise InventoryError(f"--inventory {path}: a folder; name the inventory file in it")
     if not os.path.exists(path):
         raise InventoryError(f"--inventory {path}: no such file")
+    _refuse_ini(path)
     data = _load_file(path)
     if not isinstance(data, dict) or not data:
         raise InventoryError(f"{path}: not an inventory (a YAML mapping of groups, or the JSON of "
@@ -412,7 +438,7 @@ def read(path: str) -> Inventory:
     json_form = _is_json_form(data)
     hostvars: dict[str, dict[str, Any]] = {}
     if json_form:
-        hostvars = _from_json(builder, data)
+        hostvars = _from_json(builder, _decoded(data))
         for host in hostvars:
             builder.host(host)
     else:
