@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.fleet import inventory
+from reconciler.fleet import hostvars, inventory
 
 CASES: dict[str, dict[str, str]] = {
     "groups_children_and_vars": {
@@ -222,3 +222,33 @@ def test_json_group_vars_apply_below_host_vars(tmp_path: Path) -> None:
     assert dict(read.hosts["a"].vars) == {"x": "host", "y": "all", "z": "{{ raw }}"}
     assert dict(read.hosts["b"].vars) == {"x": "prod", "y": "all", "z": "{{ raw }}"}
     assert read.hosts["b"].labels == ("prod",)
+
+
+def test_vault_values_are_kept_sealed_and_vault_files_are_not_read(tmp_path: Path) -> None:
+    """The layout Ansible's docs recommend: a host's secrets in an encrypted vault.yml
+    beside its plain vars.yml, or one value encrypted in place (``!vault``)."""
+    ciphertext = "$ANSIBLE_VAULT;1.1;AES256\n  6162636465\n"
+    source = write_case(tmp_path, {
+        "hosts.yml": """
+            all:
+              hosts:
+                srv-a01:
+                  task_passwords:
+                    EXCEL_PASSWORD: !vault |
+                      $ANSIBLE_VAULT;1.1;AES256
+                      6162636465
+                srv-a02:
+                  reconcile_wave: !vault |
+                    $ANSIBLE_VAULT;1.1;AES256
+                    6162636465
+            """,
+        "host_vars/srv-a01/vars.yml": "reconcile_wave: canary\n",
+        "host_vars/srv-a01/vault.yml": ciphertext,
+    })
+    read = inventory.read(str(source))
+    assert read.warnings == ()
+    vaulted = read.hosts["srv-a01"].vars["task_passwords"]["EXCEL_PASSWORD"]
+    assert isinstance(vaulted, inventory.Vaulted) and vaulted.startswith("$ANSIBLE_VAULT;1.1;AES256")
+    assert hostvars.wave(read.hosts["srv-a01"]) == "canary"
+    with pytest.raises(inventory.InventoryError, match="reconcile_wave must be plain text, not Vaulted"):
+        hostvars.wave(read.hosts["srv-a02"])

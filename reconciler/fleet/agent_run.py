@@ -43,7 +43,8 @@ def _checkout(settings: AgentSettings, report: dict[str, Any]) -> tuple[Any, Any
     """Fetch, read the inventory, find the host; fetch again if it follows another ref."""
     from . import git
     from .hosts import find_host, this_machine
-    from .inventory import read, setting
+    from .hostvars import setting
+    from .inventory import read
 
     checkout = os.path.join(settings.home, "checkout")
     for _ in range(2):

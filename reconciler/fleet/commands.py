@@ -38,7 +38,7 @@ def chosen_host(args: argparse.Namespace) -> Chosen | None:
 
 def plan_origin(args: argparse.Namespace) -> dict[str, Any] | None:
     """What a saved plan says of its host, for ``fleet report`` (None: no inventory)."""
-    from .inventory import wave
+    from .hostvars import wave
 
     chosen: Chosen | None = getattr(args, "fleet_host", None)
     if chosen is None:

@@ -16,7 +16,8 @@ from typing import Mapping
 from .. import manifest, names
 from ..errors import ManifestError, Problem, UsageError
 from ..model import TaskSpec
-from .inventory import Host, Inventory, InventoryError, hostname, read, setting
+from .hostvars import hostname, setting
+from .inventory import Host, Inventory, InventoryError, read
 from .targets import HostSelection
 
 

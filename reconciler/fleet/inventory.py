@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import os
 import re
-import string
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import yaml
 
 from ..errors import ReconcileError
+from .hostpatterns import PatternError, expand_pattern
 
 VAR_EXTENSIONS = (".yml", ".yaml", ".json")  # Ansible's YAML_FILENAME_EXTENSIONS
+VAULT_HEADER = b"$ANSIBLE_VAULT;"
 
 
 class InventoryError(ReconcileError):
@@ -99,54 +100,6 @@ def _load_file(path: str) -> Any:
         raise InventoryError(f"{path}{where}: not valid YAML: {err.problem}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise InventoryError(f"{path}: not valid YAML: {err}") from None
-
-
-# --- host patterns ------------------------------------------------------------------------
-
-_PORT = re.compile(r"^(?P<host>[^:]+):(?P<port>\d+)$")
-
-
-def expand_pattern(pattern: str) -> tuple[list[str], int | None]:
-    """``srv-a[01:03]:2222`` -> the host names and the port (Ansible's
-    ``expand_hostname_range``: numeric or alphabetic ranges, an optional step, leading
-    zeros kept)."""
-    if not isinstance(pattern, str):
-        raise InventoryError(f"host pattern {pattern!r} must be a string: quote numbers")
-    port = None
-    found = _PORT.match(pattern)
-    if found:
-        pattern, port = found["host"], int(found["port"])
-    return _expand(pattern), port
-
-
-def _expand(line: str) -> list[str]:
-    if "[" not in line:
-        return [line]
-    head, _, rest = line.partition("[")
-    bounds_text, closed, tail = rest.partition("]")
-    if not closed:
-        raise InventoryError(f"host pattern {line!r}: '[' without ']'")
-    bounds = bounds_text.split(":")
-    if len(bounds) not in (2, 3):
-        raise InventoryError(f"host pattern {line!r}: a range is [begin:end] or [begin:end:step]")
-    begin, end = bounds[0] or "0", bounds[1]
-    step = int(bounds[2]) if len(bounds) == 3 and bounds[2] else 1
-    if not end:
-        raise InventoryError(f"host pattern {line!r}: the range needs an end")
-    width = len(begin) if begin[0] == "0" and len(begin) > 1 else 0
-    if width and len(end) != width:
-        raise InventoryError(f"host pattern {line!r}: begin and end must have the same width")
-    letters = string.ascii_letters
-    if begin in letters and end in letters and len(begin) == len(end) == 1:
-        if letters.index(begin) > letters.index(end):
-            raise InventoryError(f"host pattern {line!r}: the range must have begin <= end")
-        items = list(letters[letters.index(begin):letters.index(end) + 1:step])
-    else:
-        try:
-            items = [str(n).zfill(width) for n in range(int(begin), int(end) + 1, step)]
-        except ValueError:
-            raise InventoryError(f"host pattern {line!r}: {bounds_text!r} is not a range") from None
-    return [name for item in items for name in _expand(head + item + tail)]
 
 
 # --- the inventory being built ------------------------------------------------------------
@@ -286,7 +239,10 @@ def _yaml_group(builder: _Builder, name: Any, data: Any) -> str | None:
 
 
 def _yaml_hosts(builder: _Builder, group: str, pattern: Any, variables: Any) -> None:
-    names, port = expand_pattern(pattern)
+    try:
+        names, port = expand_pattern(pattern)
+    except PatternError as err:
+        raise InventoryError(f"{builder.source}: {err}") from None
     if variables is not None and not isinstance(variables, dict):
         raise InventoryError(f"{builder.source}: the vars of host {pattern} must be a mapping")
     for name in names:
@@ -379,11 +335,24 @@ def _folder_files(path: str) -> list[str]:
     return found
 
 
+def _vault_encrypted(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(VAULT_HEADER)) == VAULT_HEADER
+    except OSError:
+        return False  # reported by the reader
+
+
 def _file_vars(folder: str, name: str) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if name.startswith(os.sep):
         return merged
     for path in vars_files(folder, name):
+        if _vault_encrypted(path):
+            # A whole file encrypted with ansible-vault holds secrets for Ansible (the
+            # tasks' passwords); reconcile.py reads no secret from an inventory, so it is
+            # skipped without a word: a fleet may have one per host (README "Fleet").
+            continue
         data = _load_file(path)
         if data is None:
             continue
@@ -466,32 +435,3 @@ def _assemble(builder: _Builder, path: str, hostvars: dict[str, dict[str, Any]],
         hosts[name] = Host(name, tuple(groups), merged)
     members = {g: tuple(h for h in hosts if g in hosts[h].groups) for g in builder.groups}
     return Inventory(path, hosts, members, tuple(builder.warnings))
-
-
-# --- the variables reconcile.py reads -----------------------------------------------------------
-
-DEFAULT_WAVE = "default"
-
-
-def setting(host: Host, key: str) -> str | None:
-    """A ``reconcile_*`` variable of ``host`` as text (None: not set). Values are never
-    templated: a ``{{ ... }}`` is refused rather than used as a name or a folder."""
-    value = host.vars.get(key)
-    if value is None:
-        return None
-    if isinstance(value, (bool, Vaulted)) or not isinstance(value, (str, int, float)):
-        raise InventoryError(f"host {host.name}: {key} must be plain text, not {type(value).__name__}")
-    text = str(value).strip()
-    if "{{" in text or "{%" in text:
-        raise InventoryError(f"host {host.name}: {key} is {text!r}, a template; reconcile.py reads the "
-                             "inventory without templating: write the value itself")
-    return text or None
-
-
-def hostname(host: Host) -> str:
-    """The machine's name: ``reconcile_hostname``, or the inventory name."""
-    return setting(host, "reconcile_hostname") or host.name
-
-
-def wave(host: Host) -> str:
-    return setting(host, "reconcile_wave") or DEFAULT_WAVE

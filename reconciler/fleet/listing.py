@@ -5,7 +5,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Mapping
 
-from .inventory import Inventory, InventoryError, hostname, setting, wave
+from .hostvars import hostname, setting, wave
+from .inventory import Inventory, InventoryError
 
 
 @dataclass(frozen=True)
