@@ -91,11 +91,20 @@ def write(base: Path, files: dict[str, str]) -> None:
         path.write_text(textwrap.dedent(text), encoding="utf-8")
 
 
-def make_fleet(base: Path) -> Path:
+def one_file_per_folder(files: dict[str, str]) -> dict[str, str]:
+    """The same documents in one file per folder (Defaults first): fewer files to copy."""
+    folders: dict[str, list[str]] = {}
+    for name in sorted(files, key=lambda n: not n.endswith("defaults.yaml")):
+        folder = name.rpartition("/")[0]
+        folders.setdefault(folder, []).append(files[name])
+    return {(f"{folder}/" if folder else "") + "tasks.yaml": "---\n".join(docs) for folder, docs in folders.items()}
+
+
+def make_fleet(base: Path, few_files: bool = False) -> Path:
     """The fleet's repository in ``base``: inventory.yml and tasks.d/."""
     base.mkdir(parents=True, exist_ok=True)
     (base / "inventory.yml").write_text(INVENTORY, encoding="utf-8")
-    write(base / "tasks.d", MANIFESTS)
+    write(base / "tasks.d", one_file_per_folder(MANIFESTS) if few_files else MANIFESTS)
     return base
 
 

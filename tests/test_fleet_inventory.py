@@ -145,7 +145,14 @@ def plain(value: object) -> object:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_reader_agrees_with_ansible_inventory(case: str, tmp_path: Path) -> None:
-    source = write_case(tmp_path / "repo", CASES[case])
+    assert_agrees(write_case(tmp_path / "repo", CASES[case]), tmp_path)
+
+
+def test_the_example_inventory_reads_as_ansible_reads_it(tmp_path: Path) -> None:
+    assert_agrees(Path(__file__).resolve().parents[1] / "examples" / "ansible" / "inventory" / "hosts.yml", tmp_path)
+
+
+def assert_agrees(source: Path, tmp_path: Path) -> None:
     oracle = ansible_list(source, tmp_path)
     ours = inventory.read(str(source))
     assert comparable({h.name: dict(h.vars) for h in ours.hosts.values()}) == plain(oracle["_meta"]["hostvars"]) | {
