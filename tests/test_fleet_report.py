@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet_support import HOSTS, cli, host_cli, make_fleet
+from fleet_support import HOSTS, cli, host_cli, make_fleet, task, write
 
 CONFLICT = """<?xml version="1.0" encoding="UTF-16"?>
 <Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">
@@ -140,3 +140,44 @@ def test_html_is_one_self_contained_page(fleet: Path) -> None:
     assert "src=" not in page and "http" not in page.replace("http://www.w3.org", "")
     assert page.count('<tr data-host="') == 5
     assert 'id="host-srv-t01"' in page and "\\Orchestrator\\everywhere" in page
+
+
+def test_done_when_a_move_across_the_fleet_in_one_report(tmp_path: Path) -> None:
+    """Issue "Fleet", done when: five hosts with overlapping targets, a task moving from
+    site_a to site_b; the saved plans, one host missing and one failing, in one report
+    that exits 1 and whose Markdown a CommonMark/GFM parser reads as the same table."""
+    markdown_it = pytest.importorskip("markdown_it")
+    base = make_fleet(tmp_path)
+    for host in HOSTS:
+        assert host_cli(base, host, "apply", "-q").code == 0
+    write(base / "tasks.d", {"moving.yaml": task("moving", "{groups: [site_b]}")})
+    # srv-b02 has a task of that name made by hand: its plan has a conflict (a failing host).
+    hand_made = base / "stores" / "srv-b02" / "Orchestrator" / "moving"
+    hand_made.write_bytes(CONFLICT.encode("utf-16"))
+    (base / "plans").mkdir()
+    for host in ("srv-a01", "srv-a02", "srv-b01", "srv-b02"):  # srv-t01 never reports: missing
+        result = host_cli(base, host, "plan", "--out", f"plans/{host}.json", "-q")
+        assert result.code == (1 if host == "srv-b02" else 0), result.err
+
+    result = cli(base, "fleet", "report", "plans", "--inventory", "inventory.yml")
+    assert result.code == 1
+    rows = {line.split()[0]: line.split()[1:] for line in result.out.splitlines()[1:6]}
+    assert rows["srv-a01"][:6] == rows["srv-a02"][:6] == ["0", "0", "1", "0", "0", "changes"]
+    assert rows["srv-b01"][:6] == ["1", "0", "0", "0", "0", "changes"]
+    assert rows["srv-b02"][5] == "conflict:" and rows["srv-t01"][5] == "missing:"
+    changes = result.out.split("Changes:\n")[1]
+    assert "  - moving  its manifest is gone  on srv-a01, srv-a02\n" in changes, changes
+    assert "  + moving  new task  on srv-b01\n" in changes, changes
+    assert result.out.rstrip().endswith("NOT OK.")
+
+    markdown = cli(base, "fleet", "report", "plans", "--inventory", "inventory.yml", "--format", "markdown")
+    assert markdown.code == 1
+    tokens = markdown_it.MarkdownIt("commonmark").enable("table").parse(markdown.out)
+    cells = [t.content for t in tokens if t.type == "inline"]
+    first = cells.index("host")
+    header, body = cells[first:first + 7], cells[first + 7:first + 7 * 6]
+    assert header == ["host", "+", "~", "-", "drift", "unmanaged", "result"]
+    table = {body[i]: body[i + 1:i + 7] for i in range(0, len(body), 7)}
+    assert list(table) == list(HOSTS)
+    assert table["srv-a01"][:3] == ["0", "0", "1"] and table["srv-b01"][:3] == ["1", "0", "0"]
+    assert table["srv-t01"][5].startswith("**missing") and table["srv-b02"][5].startswith("**conflict")
