@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="prepare a history folder for tasks that run as this account (repeatable)")
     install.add_argument("--python", metavar="EXE", help="the base interpreter for the runner's venv")
 
+    doctor = command("doctor", "check this machine's Task Scheduler in a scratch folder (run it elevated)")
+    doctor.add_argument("--out", metavar="FILE", help="also write the evidence as JSON (for a bug report)")
+    doctor.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="how long the runner chain may take (default 120)")
+    doctor.add_argument("--account", metavar="USER",
+                        help="also register a password logon for USER (password in RECONCILE_DOCTOR_PASSWORD)")
+
     init = command("init", "write a starter tasks.d/ and CI workflow; never overwrites")
     init.add_argument("target", nargs="?", default=".", metavar="DIR")
     return parser

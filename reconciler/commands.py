@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from typing import TYPE_CHECKING, Callable
 
-from . import report, report_status
-from .app import open_backend, plans, project, status as status_app, tasks as task_app
+from . import report, report_doctor, report_status
+from .app import doctor as doctor_app, open_backend, plans, project, status as status_app, tasks as task_app
 from .errors import ReconcileError, UsageError
 
 if TYPE_CHECKING:
@@ -164,6 +165,28 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    if args.account and not os.environ.get(doctor_app.PASSWORD_VARIABLE):
+        raise UsageError(f"--account {args.account}: set its password in {doctor_app.PASSWORD_VARIABLE}")
+    options = doctor_app.DoctorOptions(timeout=args.timeout, password_account=args.account)
+
+    def show(check: doctor_app.Check) -> None:
+        _out(report_doctor.check_line(check))
+
+    evidence = doctor_app.doctor(
+        lambda root: open_backend(args.backend, root=root, store=args.store), options, show)
+    _out(report_doctor.summary(evidence))
+    if args.out:
+        try:
+            with open(args.out, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(report_doctor.as_json(evidence))
+        except OSError as err:
+            raise UsageError(f"--out {args.out}: {err.strerror or err}") from None
+    return 0 if evidence.passed else 1
+
+
 def cmd_runner_install(args: argparse.Namespace) -> int:
     project.install_runner(args.home, list(args.account or ()), args.python)
     return 0
@@ -180,6 +203,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "next": cmd_next,
     "history": cmd_history,
     "runner-install": cmd_runner_install,
+    "doctor": cmd_doctor,
 }
 
 

@@ -152,6 +152,25 @@ class LocalBackend:
         with lock.acquire(self.store / LOCK_FILE):
             yield
 
+    def remove_folder(self, path: str) -> None:
+        if not names.key(path).startswith(names.key(self.root)):
+            raise BackendError(f"{path}: refusing to touch a folder outside {self.root}")
+        folder = self.store
+        for segment in [s for s in path.split("\\") if s]:
+            if names.segment_problem(segment):
+                raise BackendError(f"{path}: not a valid folder path")
+            folder = self._existing(folder, segment)
+        if not folder.is_dir():
+            return
+        for current, dirs, files in os.walk(folder, topdown=False):
+            if files:
+                raise BackendError(f"{path}: the folder still holds tasks; nothing was removed")
+        for current, dirs, files in os.walk(folder, topdown=False):
+            try:
+                os.rmdir(current)
+            except OSError as err:
+                raise BackendError(f"{path}: cannot remove the folder: {err.strerror}") from None
+
     def run(self, path: str) -> None:
         raise BackendError(f"{path}: the local backend is a folder of task files; it cannot start a task")
 
