@@ -58,6 +58,7 @@ from dataclasses import dataclass
 
 from . import model
 from .cron_days import day_patterns, every_day, schedule_bits
+from .cron_dst import wall_clock_windows
 from .cron_parse import MACROS, Cron, CronError, parse
 from .cron_windows import Window, fewest_windows
 from .durations import MINUTE, Duration
@@ -91,7 +92,9 @@ def _convert(expression: str, start_date: datetime.date) -> Conversion:
     if cron is None:
         return Conversion(triggers=(model.BootTrigger(),), may_overlap=False)
     patterns, wanted = day_patterns(cron, text)
-    windows = fewest_windows(cron.minutes, cron.hours, wanted == every_day())
+    all_days = wanted == every_day()
+    windows = wall_clock_windows(fewest_windows(cron.minutes, cron.hours, all_days), len(patterns),
+                                 all_days, MAX_TRIGGERS)
     needed = len(patterns) * len(windows)
     if needed > MAX_TRIGGERS:
         raise CronError(f"needs {needed} triggers ({len(patterns)} day patterns x "

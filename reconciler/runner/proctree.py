@@ -105,6 +105,8 @@ _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION = 9
 
 
 def _kernel32() -> Any:  # pragma: no cover - Windows
+    if sys.platform != "win32":  # mypy checks what follows for Windows only
+        raise OSError("job objects exist only on Windows")
     import ctypes
     from ctypes import wintypes
 
