@@ -200,6 +200,11 @@ def test_emulator_does_not_map_dot_accounts_to_the_machine() -> None:
     with pytest.raises(rules.SchedError) as err:
         rules.resolve_account(".\\alice")
     assert err.value.text() == "ERROR: No mapping between account names and security IDs was done."
+    task = rules.validate(f'<Task version="1.2" xmlns="{rules.TASK_NS}"><Principals><Principal id="Author">'
+                          "<UserId>.\\alice</UserId><LogonType>S4U</LogonType></Principal></Principals>"
+                          "<Actions><Exec><Command>a.exe</Command></Exec></Actions></Task>")
+    with pytest.raises(rules.SchedError):  # registration stores accounts as SIDs: it fails there
+        rules.register_form(task, "\\x", rules.DEFAULT_CALLER_SID)
 
 
 def test_registration_rules_module_cites_public_sources() -> None:
