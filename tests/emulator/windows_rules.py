@@ -406,15 +406,15 @@ _DATETIME = re.compile(
 MAX_DURATION_SECONDS = 2 ** 31 - 1
 
 
-def duration_seconds(text: str) -> int | None:
+def duration_seconds(text: str, month_days: int = 30) -> int | None:
     """Seconds in an xs:duration as Task Scheduler reads it ([MS] PnYnMnDTnHnMnS); years
-    and months count 365 and 30 days [GUESS]. None if it is not a duration."""
+    and months count 365 and ``month_days`` days [GUESS]. None if it is not a duration."""
     value = text.strip()
     match = _DURATION.match(value)
     if not match or value in ("P", "PT") or value.endswith("T"):
         return None
     y, mo, w, d, h, mi, s = match.groups()
-    total = (int(y or 0) * 365 + int(mo or 0) * 30 + int(w or 0) * 7 + int(d or 0)) * 86400
+    total = (int(y or 0) * 365 + int(mo or 0) * month_days + int(w or 0) * 7 + int(d or 0)) * 86400
     return total + int(h or 0) * 3600 + int(mi or 0) * 60 + int(float(s or 0))
 
 
@@ -786,14 +786,16 @@ class _Validator:
             if _local(action) == "ComHandler" and _child(action, "ClassId") is None:
                 raise self.fail(SCHED_E_MISSINGNODE, action, "ClassId", where="end")  # [MS]
 
-
     def _maintenance(self, maintenance: etree._Element) -> None:
         """The Deadline "is always [...] greater than the Period" ([MS-TSCH] 2.5.4.15 [MS]);
-        months count 30 days here; the code and position are [GUESS]."""
+        the code and position are [GUESS]. A month has no fixed length: only a Deadline
+        that cannot be the longer one (months of 31 days against months of 28) is refused."""
         period, deadline = _child(maintenance, "Period"), _child(maintenance, "Deadline")
         if period is None or deadline is None:
             return
-        if (duration_seconds(_text(deadline)) or 0) <= (duration_seconds(_text(period)) or 0):
+        longest = duration_seconds(_text(deadline), month_days=31) or 0
+        shortest = duration_seconds(_text(period), month_days=28) or 0
+        if longest <= shortest or _text(deadline).strip() == _text(period).strip():
             raise self.fail(SCHED_E_INVALIDVALUE, deadline, value=_text(deadline), where="end")
 
 
