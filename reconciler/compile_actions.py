@@ -6,6 +6,7 @@ from typing import Any
 
 from . import accounts, cmdline, vocabulary
 from .compile_base import Reporter
+from .compile_rules import dot_account_problem
 from .model import ComHandlerAction, ExecAction, Principal
 
 _CMD_META = set('&|<>^%"')
@@ -80,6 +81,10 @@ def compile_principal(spec: dict[str, Any], report: Reporter) -> Principal | Non
                                   "the task must not depend on who runs apply", key=True)
         return None
     user, group = run_as.get("user"), run_as.get("group")
+    for key, name in (("user", user), ("group", group)):
+        if problem := dot_account_problem(name):
+            report.problem(path + (key,), problem)
+            return None
     extras = dict(
         display_name=run_as.get("displayName"),
         process_token_sid_type=vocabulary.SID_TYPE.get(run_as.get("processTokenSidType", ""), None),

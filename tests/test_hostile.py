@@ -552,7 +552,7 @@ metadata:
   description: {q}
 spec:
   triggers:
-    - onEvent: {{query: {q}}}
+    - onEvent: {{log: Application, query: {q}}}
     - onEvent: {{log: {q}, source: {json.dumps(value.replace("'", ""))}, eventId: 7}}
   actions:
     - command: {q}
@@ -579,7 +579,8 @@ def test_xml_metacharacters_in_every_string_field_are_escaped_and_round_trip(ws:
     assert texts("WorkingDirectory") == [META]
     assert texts("Data") == [META, META]  # ComHandler/Data and Task/Data
     subscriptions = texts("Subscription")
-    assert subscriptions[0] == META
+    # A query that is not a <QueryList> is an XPath for its log: wrapped, it is kept verbatim.
+    assert etree.fromstring(subscriptions[0].encode("utf-8")).find("Query/Select").text == META
     # The built query is itself XML: parsed, it names the log verbatim.
     query = etree.fromstring(subscriptions[1].encode("utf-8"))
     assert query.find("Query").get("Path") == META

@@ -44,12 +44,14 @@ class NextRuns:
 
 def next_runs(directory: str, root: str, name: str, start: dt.datetime, count: int) -> NextRuns:
     """The next ``count`` start times of ``name`` after ``start`` (naive local time), as
-    Task Scheduler would start them."""
+    Task Scheduler would start them in this machine's time zone (README "Daylight saving
+    time")."""
     from .. import simulate
     from ..render import render
+    from ..simulate_dst import SystemZone
 
     if count < 1:
         raise UsageError("-n must be at least 1")
     spec = find_task(load_tasks(directory, root), name, root)
     canonical = render(spec, root).canonical
-    return NextRuns(spec.path, simulate.next_runs(canonical, start, count))
+    return NextRuns(spec.path, simulate.next_runs(canonical, start, count, zone=SystemZone()))
