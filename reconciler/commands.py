@@ -7,7 +7,7 @@ import datetime as dt
 import sys
 from typing import TYPE_CHECKING, Callable
 
-from . import report, report_status
+from . import report, report_status, streams
 from .app import open_backend, plans, project, status as status_app, tasks as task_app
 from .errors import ReconcileError, UsageError
 
@@ -22,8 +22,14 @@ def _backend(args: argparse.Namespace) -> Backend:
 
 
 def _out(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader went away: a quiet exit (cli)
+    except OSError as err:  # a full disk, a device that refuses the output
+        streams.quiet_stdout()
+        raise ReconcileError(f"cannot write the output: {err.strerror or err}") from None
 
 
 def _err(text: str) -> None:
@@ -35,14 +41,22 @@ def _palette(args: argparse.Namespace) -> report.Palette:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .manifest import look_alikes
+
+    for warning in look_alikes(args.dir):
+        _err(f"warning: {warning}")
     tasks = plans.load_tasks(args.dir, args.root)
     _out(f"{len(tasks)} task(s) in {args.dir}: valid.\n")
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from .app.preflight import Rails
+
     backend = _backend(args)
-    result = plans.plan(args.dir, args.root, backend).plan
+    planned = plans.plan(args.dir, args.root, backend,
+                         rails=Rails(args.max_deletions, args.allow_delete_all))
+    result = planned.plan
     if args.out:
         plans.save(result, args.out, backend.name)
     if args.format == "json":
@@ -54,6 +68,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if result.conflicts:
         _err(f"error: {len(result.conflicts)} manifest(s) conflict with unmanaged tasks; "
              "the plan cannot be applied")
+        return 1
+    if planned.refused:
+        _err("error: apply would refuse this plan (see the plan's warnings)")
         return 1
     if args.detailed_exitcode and result.has_changes:
         return 2

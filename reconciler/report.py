@@ -163,6 +163,10 @@ def markdown(plan: Plan, next_runs: Callable[[Change], list[str]] | None = None)
         f"**{plan.summary()}**",
         "",
     ]
+    if plan.warnings:
+        out.extend(f"> **Warning:** {_md_escape(w)}" + ("  " if i < len(plan.warnings) - 1 else "")
+                   for i, w in enumerate(plan.warnings))
+        out.append("")
     if plan.conflicts:
         out.append("**Conflicts** (the plan cannot be applied):")
         out.append("")
