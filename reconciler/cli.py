@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = command("validate", "check the manifests; write nothing")
     _dir(validate)
+    validate.add_argument("--format", choices=["text", "json"], default="text")
 
     plan = command("plan", "show what apply would change")
     _dir(plan)
@@ -163,7 +164,7 @@ def _settings(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def _annotate(error: ManifestError) -> None:
+def annotate(error: ManifestError) -> None:
     for problem in error.problems:
         message = problem.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         file = problem.path.replace("\\", "/").replace("%", "%25").replace(",", "%2C").replace(":", "%3A")
@@ -214,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(commands.run(args))
     except ManifestError as err:
         if args is not None and getattr(args, "github", False):
-            _annotate(err)
+            annotate(err)
         print(str(err), file=sys.stderr)
         return EXIT_ERROR
     except ReconcileError as err:

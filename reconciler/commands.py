@@ -43,10 +43,38 @@ def _palette(args: argparse.Namespace) -> report.Palette:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .manifest import look_alikes
 
-    for warning in look_alikes(args.dir):
+    warnings = look_alikes(args.dir)
+    if args.format == "json":
+        return _validate_json(args, warnings)
+    for warning in warnings:
         _err(f"warning: {warning}")
     tasks = plans.load_tasks(args.dir, args.root)
     _out(f"{len(tasks)} task(s) in {args.dir}: valid.\n")
+    return 0
+
+
+def _validate_json(args: argparse.Namespace, warnings: list[str]) -> int:
+    """validate for machines: every task, or every problem, on stdout."""
+    import json
+
+    from .errors import ManifestError
+
+    body: dict[str, object] = {"format_version": 1, "directory": args.dir, "root": args.root}
+    try:
+        tasks = plans.load_tasks(args.dir, args.root)
+    except ManifestError as err:
+        if args.github:
+            from .cli import annotate
+
+            annotate(err)
+        problems = [{"file": p.path, "line": p.line, "column": p.column, "message": p.message}
+                    for p in err.problems]
+        body.update(valid=False, tasks=[], problems=problems, warnings=warnings)
+        _out(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        return 1
+    body.update(valid=True, tasks=[{"path": t.path, "manifest": str(t.origin)} for t in tasks],
+                problems=[], warnings=warnings)
+    _out(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
     return 0
 
 
