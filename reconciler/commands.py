@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import report, report_status, streams
 from .app import open_backend, plans, project, status as status_app, tasks as task_app
-from .errors import ReconcileError, UsageError
+from .errors import ReconcileError, UsageError, quoted
 
 if TYPE_CHECKING:
     from .apply import Outcome
@@ -170,7 +170,7 @@ def cmd_next(args: argparse.Namespace) -> int:
         try:
             start = dt.datetime.fromisoformat(args.start)
         except ValueError:
-            raise UsageError(f"--from {args.start!r}: write YYYY-MM-DDTHH:MM[:SS]") from None
+            raise UsageError(f"--from {quoted(args.start)}: write YYYY-MM-DDTHH:MM[:SS]") from None
         if start.tzinfo is not None:
             raise UsageError("--from takes local wall-clock time, without a UTC offset")
     else:

@@ -190,3 +190,14 @@ def test_status_and_validate_speak_json_with_a_format_version(workspace: Path) -
     validated = run_cli("validate", "--format", "json", cwd=workspace)
     body = json.loads(validated.out)
     assert body["format_version"] == 1 and body["valid"] is True and len(body["tasks"]) == 6
+
+
+def test_messages_show_paths_with_single_backslashes(workspace: Path) -> None:
+    result = run_cli("render", "Finance\\nothing", cwd=workspace)
+    _one_clear_line(result, "no task named 'Finance\\nothing' in the manifests")
+    (workspace / "tasks.d" / "bad.yaml").write_text(
+        "apiVersion: reconcile/v1\nkind: ScheduledTask\nmetadata: {name: 'a\\b'}\nspec:\n"
+        "  actions: [{command: 'C:\\x.exe'}]\n  runAs: {user: SYSTEM}\n")
+    invalid = run_cli("validate", cwd=workspace)
+    assert invalid.err == ("tasks.d/bad.yaml:3:17: task name 'a\\b' contains '\\' "
+                           "(not allowed: \\ / : * ? \" < > |)\n")
