@@ -199,5 +199,5 @@ def test_messages_show_paths_with_single_backslashes(workspace: Path) -> None:
         "apiVersion: reconcile/v1\nkind: ScheduledTask\nmetadata: {name: 'a\\b'}\nspec:\n"
         "  actions: [{command: 'C:\\x.exe'}]\n  runAs: {user: SYSTEM}\n")
     invalid = run_cli("validate", cwd=workspace)
-    assert invalid.err == ("tasks.d/bad.yaml:3:17: task name 'a\\b' contains '\\' "
+    assert invalid.err == ("tasks.d/bad.yaml:3:18: task name 'a\\b' contains '\\' "
                            "(not allowed: \\ / : * ? \" < > |)\n")
