@@ -175,7 +175,7 @@ def markdown(plan: Plan, next_runs: Callable[[Change], list[str]] | None = None)
     for change in plan.changes:
         if change.action is Action.NOOP:
             continue
-        drift = " (drift)" if change.drift else ""
+        drift = " (drift)" if change.drift and "drift" not in change.reason else ""
         out.append("<details>")
         # Inside HTML, markdown escapes are not read: escape for HTML instead.
         out.append(f"<summary><code>{change.action.symbol}</code> {html.escape(change.path)} "
