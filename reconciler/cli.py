@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     plan.add_argument("--detailed-exitcode", action="store_true",
                       help="exit 2 when the plan has changes (0: none, 1: error)")
-    _deletion_rails(plan, "warn and exit 1, as apply would refuse")
+    _deletion_rails(plan, "exit 1, as apply would refuse (a plan apply would refuse is always a warning)")
 
     apply_ = command("apply", "make the root folder match the manifests")
     _dir(apply_)

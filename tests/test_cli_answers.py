@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -201,3 +202,12 @@ def test_messages_show_paths_with_single_backslashes(workspace: Path) -> None:
     invalid = run_cli("validate", cwd=workspace)
     assert invalid.err == ("tasks.d/bad.yaml:3:18: task name 'a\\b' contains '\\' "
                            "(not allowed: \\ / : * ? \" < > |)\n")
+
+
+def test_no_command_line_of_the_project_takes_abbreviations() -> None:
+    """Every argparse parser the project builds says allow_abbrev=False."""
+    repo = Path(__file__).resolve().parents[1]
+    for path in [*(repo / "reconciler").rglob("*.py"), *(repo / "bench").glob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        for call in re.findall(r"(?:ArgumentParser|add_parser)\((?:[^()]|\([^()]*\))*\)", text):
+            assert "allow_abbrev=False" in call, f"{path.name}: {call[:80]}"

@@ -25,8 +25,10 @@ def applied(workspace: Path) -> Path:
 
 
 def test_a_plan_that_deletes_every_task_says_apply_would_refuse_it(applied: Path) -> None:
-    result = run_cli("plan", "--dir", "empty.d", "--detailed-exitcode", cwd=applied)
-    assert result.code == 1
+    warned = run_cli("plan", "--dir", "empty.d", "--detailed-exitcode", cwd=applied)
+    assert warned.code == 2 and DELETE_ALL in warned.out.splitlines(), "no rail given: a warning"
+    result = run_cli("plan", "--dir", "empty.d", "--detailed-exitcode", "--max-deletions", "10", cwd=applied)
+    assert result.code == 1, "a rail given: refused as apply would refuse it"
     assert DELETE_ALL in result.out.splitlines()
     assert result.err == "error: apply would refuse this plan (see the plan's warnings)\n"
     allowed = run_cli("plan", "--dir", "empty.d", "--detailed-exitcode", "--allow-delete-all", cwd=applied)
@@ -46,6 +48,9 @@ def test_max_deletions_on_plan(applied: Path) -> None:
             "(first: \\Orchestrator\\email-delivery)") in over.out.splitlines()
     assert run_cli("plan", "--max-deletions", "3", cwd=applied).code == 0
     assert run_cli("plan", cwd=applied).code == 0, "no rail given: nothing to refuse"
+    (applied / "tasks.d" / "excel-processing.yaml").unlink()
+    every = run_cli("plan", "--detailed-exitcode", "--max-deletions", "9", "--allow-delete-all", cwd=applied)
+    assert (every.code, every.err) == (2, "")
 
 
 def test_every_view_carries_the_warnings(applied: Path) -> None:

@@ -2,7 +2,8 @@
 the merge's apply fails:
 
 - the deletion rails (``--max-deletions``, deleting every managed task): certain, because
-  plan takes the same options and applies the same rules (``apply.refusals``);
+  plan takes the same options and applies the same rules (``apply.refusals``); given one
+  of those options, plan refuses too (exit 1), so the pull request is red;
 - a ``password.fromEnv`` variable that is not set here: apply refuses without it, but
   the machine that applies may have it (CI secrets), so it is only a warning;
 - tasks with a ``run`` block whose runner is not installed on this machine, or is
@@ -31,6 +32,12 @@ class Rails:
     max_deletions: int | None = None
     allow_delete_all: bool = False
 
+    @property
+    def given(self) -> bool:
+        """Plan was given a rail option: then a plan apply would refuse is refused
+        (exit 1), as apply with the same options would; without one, plan only warns."""
+        return self.max_deletions is not None or self.allow_delete_all
+
 
 @dataclass(frozen=True)
 class Preflight:
@@ -50,7 +57,7 @@ def check(plan: Plan, specs: Iterable[TaskSpec], rails: Rails,
     warnings = [f"apply would refuse this plan: {reason}" for reason in refused]
     warnings += [f"apply would refuse: {reason} (set it where apply runs)" for reason in passwords]
     warnings += runner_warnings(specs, environ, exists, read or _read_text)
-    return Preflight(tuple(warnings), bool(refused))
+    return Preflight(tuple(warnings), bool(refused) and rails.given)
 
 
 def _read_text(path: str) -> str | None:
