@@ -64,6 +64,12 @@ def element_value(path: str, value: Any) -> str:
     leaf = path.rsplit("/", 1)[-1]
     if isinstance(value, str) and leaf in ("UserId", "GroupId"):
         return accounts.display(value)
+    if isinstance(value, str) and leaf == "Subscription":
+        from .workflow import wake_trigger_task
+
+        dependency = wake_trigger_task({"EventTrigger": {"Subscription": value}})
+        if dependency is not None:  # the trigger run.after derives: said, not its query
+            return f"(the event of a finished run of {dependency})"
     if isinstance(value, str):
         return scalar(duration(value))
     return scalar(value)

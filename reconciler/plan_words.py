@@ -441,6 +441,8 @@ def updated(change: Change, root: str) -> list[Line]:
     at = _index_of_label(lines, ("after", "trigger", "enabled", "description"))
     lines[at:at] = _action_lines(before, after)
     lines += [_element_line(f) for f in change.fields if not _said_by_a_word(f.field)]
+    if not lines:  # what changed is only what the words derive (a root's spelling): say it as it is
+        lines = [_element_line(f) for f in change.fields if f.field not in ("protect", "password")]
     return lines + marker
 
 

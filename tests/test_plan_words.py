@@ -222,3 +222,38 @@ def test_two_triggers_that_differ_never_read_the_same() -> None:
     change = Change(path=ROOT + "x", action=Action.UPDATE, reason="manifest changed", before=before, after=after)
     assert [(line.label, line.before, line.after) for line in plan_words.describe(change, ROOT)] == [
         ("trigger", "daily at 09:30", "daily at 09:30, until 2027-01-01")]
+
+
+def test_an_update_whose_words_read_the_same_is_said_element_by_element() -> None:
+    """Only what the words derive changed (here: the path in a wake trigger's query):
+    the update still says what changed, never an update with nothing under it."""
+    from reconciler import diff, workflow
+
+    def form(dependency: str) -> dict:
+        wake = {"EventTrigger": {"Enabled": True, "Subscription": workflow.wake_query(dependency)}}
+        return {**_canonical(), "Triggers": [wake]}
+
+    before, after = form("\\Orchestrator\\a"), form("\\orchestrator\\a")
+    change = Change(path=ROOT + "x", action=Action.UPDATE, reason="manifest changed", before=before, after=after,
+                    fields=tuple(diff.changes(before, after)))
+    assert [(line.label, line.before, line.after) for line in plan_words.describe(change, ROOT)] == [
+        ("Triggers[0]/EventTrigger/Subscription", "(the event of a finished run of \\Orchestrator\\a)",
+         "(the event of a finished run of \\orchestrator\\a)")]
+
+
+def test_a_change_no_word_shows_is_still_said() -> None:
+    """The runner payload names the task's own path, which no manifest key says: when
+    only that changes, the update falls back to the element lines."""
+    from reconciler import diff, workflow
+    from reconciler.model import ExecAction
+
+    def form(path: str) -> dict:
+        action = workflow.runner_action(path, (ExecAction(command="C:\\x.exe"),), workflow.RunSpec(),
+                                        {"python": "C:\\py\\python.exe", "home": "C:\\home"})
+        return {**_canonical(), "Actions": [{"Exec": {"Command": action.command, "Arguments": action.arguments}}]}
+
+    before, after = form("\\Orchestrator\\x"), form("\\orchestrator\\x")
+    change = Change(path=ROOT + "x", action=Action.UPDATE, reason="manifest changed", before=before, after=after,
+                    fields=tuple(diff.changes(before, after)))
+    assert [(line.label, line.before, line.after) for line in plan_words.describe(change, ROOT)] == [
+        ("Actions[0]/Runner/task", "\\Orchestrator\\x", "\\orchestrator\\x")]
