@@ -60,10 +60,10 @@ def _dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default="tasks.d", help="manifest folder (default tasks.d)")
 
 
-def _deletion_rails(parser: argparse.ArgumentParser, refusal: str) -> None:
+def _deletion_rails(parser: argparse.ArgumentParser, verb: str) -> None:
     """apply's deletion rails; plan takes them too, to say what apply would refuse."""
     parser.add_argument("--max-deletions", type=_count(0), metavar="N",
-                        help=f"more than N tasks to delete: {refusal}")
+                        help=f"{verb} a plan that deletes more than N tasks")
     parser.add_argument("--allow-delete-all", action="store_true",
                         help="allow a run that deletes every managed task")
 
@@ -92,12 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     plan.add_argument("--detailed-exitcode", action="store_true",
                       help="exit 2 when the plan has changes (0: none, 1: error)")
-    _deletion_rails(plan, "exit 1, as apply would refuse (a plan apply would refuse is always a warning)")
+    _deletion_rails(plan, "exit 1, as apply would, for")
 
     apply_ = command("apply", "make the root folder match the manifests")
     _dir(apply_)
     apply_.add_argument("--plan", metavar="PLAN.json", help="apply exactly this saved plan")
-    _deletion_rails(apply_, "refuse, write nothing")
+    _deletion_rails(apply_, "refuse, writing nothing,")
     apply_.add_argument("--parallelism", type=_count(1), default=4, metavar="N",
                         help="concurrent writes where the backend allows them: schtasks (default 4)")
     apply_.add_argument("--stop-running", action="store_true",
@@ -228,16 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (``plan | head``): nothing left to say, and no one to say it to.
         streams.quiet_stdout()
         return EXIT_ERROR
-    except ModuleNotFoundError as err:
-        if err.name not in _RUNTIME_PACKAGES:
-            raise
-        print(f"error: {_missing_package(err.name)}", file=sys.stderr)
-        return EXIT_ERROR
     except OSError as err:  # a file or stream of the user's: say which, and why
         where = f"{err.filename}: " if err.filename else ""
         print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as err:  # noqa: BLE001 - the last resort: a bug, said plainly
+        if isinstance(err, ModuleNotFoundError) and err.name in _RUNTIME_PACKAGES:
+            print(f"error: {_missing_package(err.name)}", file=sys.stderr)  # not installed: not a bug
+            return EXIT_ERROR
         print(f"error: internal error (this is a bug in reconcile.py, please report it): "
               f"{type(err).__name__}: {err}", file=sys.stderr)
         if os.environ.get("RECONCILE_DEBUG"):

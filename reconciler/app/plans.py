@@ -26,6 +26,7 @@ from ..model import Action, Plan, TaskSpec
 # The planner and the renderer bring lxml: imported where used, so `validate` starts fast.
 if TYPE_CHECKING:
     from ..planner import Actual, Desired
+    from .preflight import Rails
 
 
 # --- the desired state ----------------------------------------------------------------
@@ -170,10 +171,10 @@ def _respelled(directory: str, root: str, backend: Backend, desired: list[Desire
 
 
 def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool = False,
-         rails: Any = None) -> Planned:
+         rails: Rails | None = None) -> Planned:
     """Manifests against the live state; the state is read while manifests are still
     being read on other cores. The plan also warns about what apply would refuse with
-    the same ``rails`` (a ``preflight.Rails``), and about manifest look-alikes."""
+    the same ``rails``, and about manifest look-alikes."""
     from ..manifest import look_alikes
     from . import preflight
 
