@@ -31,29 +31,61 @@ def check(plan: Plan, *, max_deletions: int | None, allow_delete_all: bool,
     """Every refusal that must happen before anything is written."""
     if plan.conflicts:
         raise SafetyError(f"{len(plan.conflicts)} conflict(s): {plan.conflicts[0]}")
-    deletes = [c for c in plan.changes if c.action is Action.DELETE and not _is_rename(c, plan)]
-    if max_deletions is not None and len(deletes) > max_deletions:
+    deletes = _deletes(plan)
+    if _too_many(deletes, max_deletions):
         raise SafetyError(
             f"the plan deletes {len(deletes)} task(s), more than --max-deletions {max_deletions}; "
             f"nothing was changed (first: {deletes[0].path})"
         )
-    # Every managed task the manifests still describe is kept (updated or unchanged); if
-    # none is, the manifests describe none of them: an empty or mistyped --dir. Protected
-    # tasks are kept whatever the manifests say, so they do not count as described.
-    described = [c for c in plan.changes if c.action in (Action.NOOP, Action.UPDATE)]
-    if deletes and not described and not allow_delete_all:
+    if _deletes_everything(plan, deletes, allow_delete_all):
         raise SafetyError(
             f"the plan deletes every managed task ({len(deletes)}) — an empty or mistyped --dir? "
             "Nothing was changed; pass --allow-delete-all if that is what you want"
         )
-    environ = os.environ if environ is None else environ
-    for change in plan.changes:
-        if change.action in (Action.CREATE, Action.UPDATE) and change.password_env:
-            if not environ.get(change.password_env):
-                raise ReconcileError(
-                    f"{change.path}: the environment variable {change.password_env} (its password) "
-                    "is not set; nothing was changed"
-                )
+    for change in _missing_passwords(plan, os.environ if environ is None else environ):
+        raise ReconcileError(
+            f"{change.path}: the environment variable {change.password_env} (its password) "
+            "is not set; nothing was changed"
+        )
+
+
+def refusals(plan: Plan, *, max_deletions: int | None, allow_delete_all: bool,
+             environ: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """What ``check`` would refuse, said before it is asked (``plan``): the deletion rails
+    (certain: the same options give the same answer) and the password variables missing
+    here (which the machine that applies may well have)."""
+    rails = []
+    deletes = _deletes(plan)
+    if _too_many(deletes, max_deletions):
+        rails.append(f"the plan deletes {len(deletes)} task(s), more than --max-deletions {max_deletions} "
+                     f"(first: {deletes[0].path})")
+    if _deletes_everything(plan, deletes, allow_delete_all):
+        rails.append(f"the plan deletes every managed task ({len(deletes)}) — an empty or mistyped --dir? "
+                     "Pass --allow-delete-all (to plan and apply) if that is what you want")
+    passwords = [f"{c.path}: the environment variable {c.password_env} (its password) is not set here"
+                 for c in _missing_passwords(plan, os.environ if environ is None else environ)]
+    return rails, passwords
+
+
+def _deletes(plan: Plan) -> list[Change]:
+    return [c for c in plan.changes if c.action is Action.DELETE and not _is_rename(c, plan)]
+
+
+def _too_many(deletes: list[Change], max_deletions: int | None) -> bool:
+    return max_deletions is not None and len(deletes) > max_deletions
+
+
+def _deletes_everything(plan: Plan, deletes: list[Change], allow_delete_all: bool) -> bool:
+    # Every managed task the manifests still describe is kept (updated or unchanged); if
+    # none is, the manifests describe none of them: an empty or mistyped --dir. Protected
+    # tasks are kept whatever the manifests say, so they do not count as described.
+    described = [c for c in plan.changes if c.action in (Action.NOOP, Action.UPDATE)]
+    return bool(deletes) and not described and not allow_delete_all
+
+
+def _missing_passwords(plan: Plan, environ: Mapping[str, str]) -> list[Change]:
+    return [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE) and c.password_env
+            and not environ.get(c.password_env)]
 
 
 def _is_rename(change: Change, plan: Plan) -> bool:

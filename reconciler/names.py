@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .errors import quoted
+
 MAX_SEGMENT = 200
 MAX_PATH = 238
 FORBIDDEN_CHARS = set('\\/:*?"<>|')
@@ -21,12 +23,12 @@ def segment_problem(segment: str) -> str | None:
         return f"is {len(segment)} characters long (at most {MAX_SEGMENT})"
     bad = sorted({c for c in segment if c in FORBIDDEN_CHARS})
     if bad:
-        return "contains " + " ".join(repr(c) for c in bad) + ' (not allowed: \\ / : * ? " < > |)'
+        return "contains " + " ".join(quoted(c) for c in bad) + ' (not allowed: \\ / : * ? " < > |)'
     for char in segment:
         if not char.isprintable() or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
             return f"contains the non-printable character U+{ord(char):04X}"
     if segment in (".", ".."):
-        return f"is {segment!r}"
+        return f"is {quoted(segment)}"
     if segment != segment.strip(" "):
         return "has a leading or trailing space"
     if segment.endswith("."):
@@ -50,16 +52,16 @@ def normalize_root(root: str) -> str:
     inner = [s for s in segments if s != ""]
     if not inner:
         raise UsageError(
-            f"--root {root!r}: the root folder \\ is refused; name a folder such as \\Orchestrator\\"
+            f"--root {quoted(root)}: the root folder \\ is refused; name a folder such as \\Orchestrator\\"
         )
     # Empty segments are allowed only at the ends ("\X\" spellings), never inside.
     stripped = root.replace("/", "\\").strip("\\")
     if "\\\\" in stripped or stripped != "\\".join(inner):
-        raise UsageError(f"--root {root!r} is not a folder path")
+        raise UsageError(f"--root {quoted(root)} is not a folder path")
     for segment in inner:
         problem = segment_problem(segment)
         if problem:
-            raise UsageError(f"--root {root!r}: folder {segment!r} {problem}")
+            raise UsageError(f"--root {quoted(root)}: folder {quoted(segment)} {problem}")
     return "\\" + "\\".join(inner) + "\\"
 
 

@@ -62,7 +62,8 @@ def load(path: str) -> tuple[Plan, str]:
             Change(
                 path=c["path"], action=Action(c["action"]), reason=c["reason"],
                 before=c.get("before"), after=c.get("after"),
-                fields=tuple(FieldChange(f["field"], f["before"], f["after"]) for f in c["fields"]),
+                fields=tuple(FieldChange(f["field"], f["before"], f["after"], f.get("before_value"),
+                                         f.get("after_value")) for f in c["fields"]),
                 drift=c.get("drift", False), xml=c.get("xml"), origin=c.get("manifest"),
                 protect=c.get("protect", False), password_env=c.get("password_env"),
                 replaces=c.get("replaces"),

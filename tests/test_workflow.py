@@ -354,7 +354,7 @@ def test_check_run() -> None:
     found = dict(workflow.check_run(run))
     assert found[("retry", "max")] == "retry.max (1m) must be at least retry.initial (10m)"
     assert found[("attemptTimeout",)] == "attemptTimeout must be at least 1s"
-    assert found[("when", 0, "fileExists")].startswith("fileExists 'relative\\\\file.csv': write an absolute path")
+    assert found[("when", 0, "fileExists")].startswith("fileExists 'relative\\file.csv': write an absolute path")
     assert found[("when", 1, "urlReachable")] == "'ftp://example.com/x' must be an http:// or https:// URL"
     assert found[("when", 2, "urlReachable", "url")] == "'https:///nohost' names no host"
     assert found[("when", 4, "command", "arguments")] == "arguments cannot contain line breaks"

@@ -26,6 +26,7 @@ from ..model import Action, Plan, TaskSpec
 # The planner and the renderer bring lxml: imported where used, so `validate` starts fast.
 if TYPE_CHECKING:
     from ..planner import Actual, Desired
+    from .preflight import Rails
 
 
 # --- the desired state ----------------------------------------------------------------
@@ -140,21 +141,59 @@ def make_plan(desired: list[Desired], actual: ActualState, root: str, *,
 class Planned:
     plan: Plan
     actual: ActualState
+    refused: bool = False  # apply with the same deletion rails would refuse it
 
 
-def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool = False) -> Planned:
+def live_spelling(actual: ActualState, root: str) -> str:
+    """The root as the machine spells it. Task Scheduler compares paths without case, so
+    ``--root orchestrator`` names the folder ``\\Orchestrator\\``; the rendered tasks must
+    carry the folder's own spelling (in their marker, runner payload, wake triggers), or
+    every task would read as changed. Taken from the live tasks' paths; with none, the
+    spelling given is as good as any."""
+    depth = len(names.split_folder(root))
+    for task in actual.tasks:
+        spelled = "\\" + "\\".join(task.path.strip("\\").split("\\")[:depth]) + "\\"
+        if names.key(spelled) == names.key(root):
+            return spelled
+    return root
+
+
+def _respelled(directory: str, root: str, backend: Backend, desired: list[Desired],
+               early: EarlyRead) -> tuple[str, list[Desired], ActualState]:
+    """The manifests rendered for the root as the machine spells it, and the live state
+    (read once: ``early``)."""
+    actual = read_actual(backend, root, desired, early)
+    spelled = live_spelling(actual, root)
+    if spelled != root:
+        desired = load_desired(directory, spelled, backend)
+        actual = read_actual(backend, spelled, desired, early)
+    return spelled, desired, actual
+
+
+def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool = False,
+         rails: Rails | None = None) -> Planned:
     """Manifests against the live state; the state is read while manifests are still
-    being read on other cores."""
+    being read on other cores. The plan also warns about what apply would refuse with
+    the same ``rails``, and about manifest look-alikes."""
+    from ..manifest import look_alikes
+    from . import preflight
+
     early = EarlyRead(backend, root)
     desired = load_desired(directory, root, backend, meanwhile=early)
-    actual = read_actual(backend, root, desired, early)
-    return Planned(make_plan(desired, actual, root, update_passwords=update_passwords), actual)
+    root, desired, actual = _respelled(directory, root, backend, desired, early)
+    result = make_plan(desired, actual, root, update_passwords=update_passwords)
+    checked = preflight.check(result, [d.spec for d in desired], rails or preflight.Rails())
+    warnings = tuple(look_alikes(directory)) + checked.warnings
+    return Planned(replace(result, warnings=result.warnings + warnings), actual, checked.refused)
 
 
 def save(result: Plan, path: str, backend_name: str) -> None:
     """The plan as ``apply --plan`` takes it (JSON, with the XML to register)."""
     from .. import savedplan
 
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        raise UsageError(f"--out {path}: the folder {folder} does not exist")
     savedplan.save(result, path, backend_name)
 
 
@@ -212,8 +251,10 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
             actual = read_actual(backend, root)
             savedplan.check_fresh(result, actual.fingerprints())
         else:
-            assert desired is not None
-            actual = read_actual(backend, root, desired)
+            assert directory is not None and desired is not None
+            early = EarlyRead(backend, root)
+            early()  # under the lock: the state this apply writes against
+            root, desired, actual = _respelled(directory, root, backend, desired, early)
             result = make_plan(desired, actual, root, update_passwords=options.update_passwords)
         on_plan(result)
         if saved_plan is not None:

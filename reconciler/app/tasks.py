@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .. import names
-from ..errors import UsageError
+from ..errors import UsageError, quoted
 from ..model import TaskSpec
 from .plans import load_tasks
 
@@ -21,10 +21,10 @@ def find_task(tasks: list[TaskSpec], name: str, root: str) -> TaskSpec:
     exact = [t for t in tasks if "\\".join(t.folder + (t.name,)).casefold() == key]
     matches = exact or [t for t in tasks if t.name.casefold() == key]
     if not matches:
-        raise UsageError(f"no task named {name!r} in the manifests")
+        raise UsageError(f"no task named {quoted(name)} in the manifests")
     if len(matches) > 1:
         options = ", ".join("\\".join(t.folder + (t.name,)) for t in matches)
-        raise UsageError(f"{name!r} is ambiguous: {options}; write folder\\name")
+        raise UsageError(f"{quoted(name)} is ambiguous: {options}; write folder\\name")
     return matches[0]
 
 

@@ -13,6 +13,7 @@ import urllib.parse
 from typing import Any
 
 from .. import durations
+from ..errors import quoted
 from .spec import DEFAULT_TIME_LIMIT, to_seconds
 
 KeyPath = tuple[Any, ...]
@@ -35,7 +36,7 @@ def check_run(run: dict[str, Any]) -> Problems:
             _check_condition(problems, kind, body, ("when", index, kind))
     log = run.get("log")
     if isinstance(log, dict) and isinstance(log.get("dir"), str) and not _absolute(log["dir"]):
-        problems.append((("log", "dir"), f"log.dir {log['dir']!r}: write an absolute path"))
+        problems.append((("log", "dir"), f"log.dir {quoted(log['dir'])}: write an absolute path"))
     notify = run.get("notify")
     for index, item in enumerate((notify.get("onFailure") or []) if isinstance(notify, dict) else []):
         if isinstance(item, dict) and len(item) == 1:
@@ -64,7 +65,7 @@ def check_task(spec: dict[str, Any]) -> Problems:
                          "dependency finishing would stop a run of this task (use queue)"))
     runner = spec.get("runner") or {}
     if isinstance(runner, dict) and isinstance(runner.get("home"), str) and not _absolute(runner["home"]):
-        problems.append((("runner", "home"), f"runner.home {runner['home']!r}: write an absolute path"))
+        problems.append((("runner", "home"), f"runner.home {quoted(runner['home'])}: write an absolute path"))
     problems.extend(_time_limit_problems(run, settings))
     return problems
 
@@ -84,7 +85,7 @@ def _check_retry(problems: Problems, retry: dict[str, Any]) -> None:
 def _check_condition(problems: Problems, kind: str, body: Any, path: KeyPath) -> None:
     """One ``when`` item."""
     if kind == "fileExists" and isinstance(body, str) and not _absolute(body):
-        problems.append((path, f"fileExists {body!r}: write an absolute path (C:\\..., \\\\server\\share\\... "
+        problems.append((path, f"fileExists {quoted(body)}: write an absolute path (C:\\..., \\\\server\\share\\... "
                                "or %VARIABLE%\\...): a task starts in C:\\Windows\\System32"))
     elif kind == "urlReachable":
         _check_url_condition(problems, body, path)
