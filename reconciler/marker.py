@@ -55,7 +55,8 @@ def read(task: etree._Element) -> Marker | None:
         return None
     known = {"managedBy", "v", "root", "path", "protect", "hash", "cv"}
     extra = {k: v for k, v in body.items() if k not in known}
-    version = body.get("cv") if isinstance(body.get("cv"), int) else 0
+    cv = body.get("cv")
+    version = cv if isinstance(cv, int) else 0
     return Marker(root=root, path=path, protect=body.get("protect") is True, hash=digest,
                   canonical_version=version, extra=extra)
 
