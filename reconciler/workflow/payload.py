@@ -132,8 +132,10 @@ def runner_action(task_path: str, actions: Iterable[TaskAction], run: RunSpec,
 # --- import: the payload -> manifest parts -------------------------------------------------------------
 
 def _manifest_arguments(text: str, command: str) -> Any:
-    if command.strip('"').lower().endswith((".bat", ".cmd")):
-        return text  # cmd.exe re-parses a batch file's arguments: keep them as written
+    from ..compile_actions import expands_variables, runs_through_cmd
+
+    if runs_through_cmd(command) or expands_variables(text):
+        return text  # re-parsed by cmd.exe, or expanded after quoting: keep them as written
     parts = cmdline.split(text)
     return parts if parts and cmdline.join(parts) == text else text
 
