@@ -63,9 +63,15 @@ def _notifier(notifier: Notifier) -> dict[str, Any]:
         return {"email": {"to": list(notifier.to), **_present(("from", notifier.sender), ("subject", notifier.subject)),
                           "smtp": _present(("host", smtp.host), ("port", smtp.port), ("tls", smtp.tls),
                                            ("userFromEnv", smtp.user_from_env),
-                                           ("passwordFromEnv", smtp.password_from_env), ("timeout", smtp.timeout))}}
-    headers = dict(notifier.headers_from_env) or None
-    return {"webhook": _present(("url", notifier.url), ("headersFromEnv", headers), ("timeout", notifier.timeout))}
+                                           ("passwordFromEnv", smtp.password_from_env),
+                                           ("passwordFromFile", smtp.password_from_file),
+                                           ("passwordFromCredential", smtp.password_from_credential),
+                                           ("timeout", smtp.timeout))}}
+    return {"webhook": _present(("url", notifier.url), ("urlFromEnv", notifier.url_from_env),
+                                ("headersFromEnv", dict(notifier.headers_from_env) or None),
+                                ("headersFromFile", dict(notifier.headers_from_file) or None),
+                                ("headersFromCredential", dict(notifier.headers_from_credential) or None),
+                                ("timeout", notifier.timeout))}
 
 
 def normalize_run(run: RunSpec, dependencies: Iterable[ResolvedDependency] = ()) -> dict[str, Any]:
