@@ -197,17 +197,17 @@ def _stale(holder: dict[str, Any]) -> bool:
 
 
 def _held_message(lock: Path, holder: dict[str, Any]) -> str:
+    """Who holds the lock, and exactly how to clear it if that holder is gone."""
     remove = f'del "{lock}"' if sys.platform == "win32" else f"rm '{lock}'"
-    if not holder:
-        who, check = "an unknown holder (the file is unreadable)", "if no apply is running"
-    elif isinstance(holder.get("pid"), int) and holder.get("host") == _hostname():
-        who, check = describe(holder), "wait for it to finish (if that process is gone"
-        return (f"another apply is running: the lock {lock} is held by {who}; {check}, "
-                f"delete the lock file: {remove})")
-    else:
+    if isinstance(holder.get("pid"), int) and holder.get("host") == _hostname():
+        return (f"another apply is running: the lock {lock} is held by {describe(holder)}; wait for it "
+                f"to finish (if that process is gone, delete the lock file: {remove})")
+    if holder:
         who = describe(holder)
         check = (f"reconcile.py cannot see the processes of host {holder.get('host', '?')}; "
                  "if no apply is running there")
+    else:
+        who, check = "an unknown holder (the file is unreadable)", "if no apply is running"
     return f"another apply may be running: the lock {lock} is held by {who}; {check}, delete the lock file: {remove}"
 
 

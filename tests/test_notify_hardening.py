@@ -263,6 +263,7 @@ def test_redaction_covers_base64_at_every_alignment(secret: str) -> None:
         assert not any(_reveals(piece, secret) for piece in cleaned.split("[redacted]"))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the runner's test machine is POSIX's (tests/test_runner.py)")
 def test_the_runner_keeps_secrets_out_of_history_and_logs(tmp_path: Path, redirector: _Server, echoing_smtp: int,
                                                           secret: str) -> None:
     from test_runner import Machine
@@ -464,3 +465,11 @@ def test_plans_show_urls_without_their_tokens(workspace: Path, secret: str) -> N
     assert "hooks.example.com/y?[redacted]" in shown[0].out, shown[0].out
     for result in shown:
         assert secret not in result.out + result.err
+
+
+def test_a_precondition_url_is_recorded_without_its_token(secret: str) -> None:
+    from reconciler.runner import conditions
+
+    holds, reason = conditions.check([{"urlReachable": f"http://robot:{secret}@127.0.0.1:9/x?token={secret}"}])
+    assert not holds and reason is not None and "127.0.0.1:9/x?[redacted]" in reason
+    assert_nowhere(secret, reason)
