@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -63,27 +64,55 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_task_file(file: Path) -> bytes:
+def _entry_mode(entry: os.DirEntry[str]) -> int:
+    """An entry's file type without a system call where the listing says it (POSIX
+    d_type; Windows' listing carries the attributes): a link is a link, never followed."""
+    if sys.platform == "win32":  # pragma: no cover - Windows
+        return _mode(entry.stat(follow_symlinks=False))
+    if entry.is_symlink():
+        return stat.S_IFLNK
+    if entry.is_dir(follow_symlinks=False):
+        return stat.S_IFDIR
+    if entry.is_file(follow_symlinks=False):
+        return stat.S_IFREG
+    return entry.stat(follow_symlinks=False).st_mode  # a FIFO, a device, a socket
+
+
+def _open_no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | _OPEN_FLAGS)
+
+
+def _read_regular(file: str | os.PathLike[str]) -> bytes:
+    """The bytes of a file already seen to be a regular file: opened without following
+    a link and without blocking (it may have been replaced by a FIFO since), checked
+    again on the open handle, read up to MAX_TASK_BYTES."""
+    with open(file, "rb", opener=_open_no_follow) as handle:  # the builtin: tests can fail it
+        found = os.fstat(handle.fileno())
+        if not stat.S_ISREG(found.st_mode):
+            raise ValueError(f"is {_kind(found.st_mode)}, not a task file")
+        data = b""
+        if found.st_size <= MAX_TASK_BYTES:
+            # Sized by the file, not by the bound (a buffer of the bound for every small
+            # file costs more than the read); a file that grew since is read on below.
+            data = handle.read(found.st_size + 1)
+            while len(data) <= MAX_TASK_BYTES and len(data) > found.st_size:
+                more = handle.read(64 * 1024)
+                if not more:
+                    break
+                data += more
+    if found.st_size > MAX_TASK_BYTES or len(data) > MAX_TASK_BYTES:
+        raise ValueError(f"is larger than {MAX_TASK_BYTES // (1024 * 1024)} MiB: not a task file")
+    return data
+
+
+def read_task_file(file: str | os.PathLike[str]) -> bytes:
     """The bytes of a task file: a regular file (never through a link, never a FIFO or
     device, which could block or never end) of at most MAX_TASK_BYTES. Raises OSError
     for what cannot be opened and ValueError for what is not a task file."""
     mode = _lmode(file)
     if not stat.S_ISREG(mode):
         raise ValueError(f"is {_kind(mode)}, not a task file")
-    fd = os.open(file, _OPEN_FLAGS)
-    try:
-        handle = open(fd, "rb")  # noqa: SIM115 - closed below; the builtin, so tests can fail it
-    except BaseException:
-        os.close(fd)
-        raise
-    with handle:
-        found = os.fstat(handle.fileno())
-        if not stat.S_ISREG(found.st_mode):  # replaced between the two looks
-            raise ValueError(f"is {_kind(found.st_mode)}, not a task file")
-        data = handle.read(MAX_TASK_BYTES + 1)
-    if len(data) > MAX_TASK_BYTES:
-        raise ValueError(f"is larger than {MAX_TASK_BYTES // (1024 * 1024)} MiB: not a task file")
-    return data
+    return _read_regular(file)
 
 
 class LocalBackend:
@@ -172,30 +201,30 @@ class LocalBackend:
                                                     "nothing was changed")) from None
         tasks: dict[str, LiveTask] = {}
         assert folder is not None
-        self._read_folder(folder, tasks)
+        prefix = "\\" + "".join(part + "\\" for part in folder.relative_to(self.store).parts)
+        self._read_folder(str(folder), prefix, tasks)
         return State(tasks=tasks, calls=1)
 
-    def _task_path(self, file: Path) -> str:
-        return "\\" + "\\".join(file.relative_to(self.store).parts)
-
-    def _read_folder(self, folder: Path, tasks: dict[str, LiveTask]) -> None:
-        """Every task under ``folder``: a folder that cannot be listed, a link, or an
-        entry that is not a task file stops the read (every task of the root must be
-        read, or nothing is written)."""
+    def _read_folder(self, folder: str, prefix: str, tasks: dict[str, LiveTask]) -> None:
+        """Every task under ``folder`` (whose task path is ``prefix``): a folder that
+        cannot be listed, a link, or an entry that is not a task file stops the read
+        (every task of the root must be read, or nothing is written)."""
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
         except OSError as err:
-            raise PartialReadError(f"{self._task_path(folder)}\\: cannot list this folder of the store "
+            raise PartialReadError(f"{prefix}: cannot list this folder of the store "
                                    f"({err.strerror or err}), so nothing was changed") from None
         for entry in entries:
-            file = Path(entry.path)
-            path = self._task_path(file)
+            path = prefix + entry.name
             try:
-                mode = _mode(entry.stat(follow_symlinks=False))
+                mode = _entry_mode(entry)
                 if stat.S_ISDIR(mode):
-                    self._read_folder(file, tasks)
+                    self._read_folder(entry.path, path + "\\", tasks)
                     continue
-                xml = decode(read_task_file(file))
+                if not stat.S_ISREG(mode):
+                    raise ValueError(f"is {_kind(mode)}, not a task file")
+                xml = decode(_read_regular(entry.path))
             except OSError as err:
                 raise PartialReadError(f"{path}: cannot read the task file: {err.strerror or err}") from None
             except (ValueError, TaskXmlError) as err:
