@@ -140,33 +140,45 @@ def _batches(plan: Plan) -> list[list[Change]]:
 def run(plan: Plan, backend: Backend, *, progress: Callable[[Outcome], None] | None = None,
         environ: Mapping[str, str] | None = None, parallelism: int = 1) -> list[Outcome]:
     """Every write of the plan; outcomes (and progress) in plan order whatever the
-    parallelism. After a failure no further write starts; those already running finish."""
+    parallelism. After a failure no further write starts; those already running finish.
+    An interruption (Ctrl+C, SIGTERM) lets the writes under way finish and starts none."""
     environ = os.environ if environ is None else environ
     outcomes: list[Outcome] = []
-    failed = False
+    interrupted = threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        for batch in _batches(plan):
-            if failed:
-                outcomes.extend(Outcome(c.path, c.action, "not started") for c in batch)
-                continue
-            futures = []
-            stop = threading.Event()
-
-            def guarded(change: Change) -> Outcome:
-                if stop.is_set():
-                    return Outcome(change.path, change.action, "not started")
-                outcome = _write(change, backend, environ)
-                if outcome.status == "failed":
-                    stop.set()
-                return outcome
-
-            for change in batch:
-                futures.append(pool.submit(guarded, change))
-            for future in futures:  # in plan order: progress lines stay ordered
-                outcome = future.result()
-                outcomes.append(outcome)
-                if outcome.status == "failed":
-                    failed = True
-                if progress is not None and outcome.status != "not started":
-                    progress(outcome)
+        try:
+            _run_batches(plan, backend, pool, environ, outcomes, progress, interrupted)
+        except BaseException:
+            interrupted.set()  # before the pool waits for what it started
+            raise
     return outcomes
+
+
+def _run_batches(plan: Plan, backend: Backend, pool: ThreadPoolExecutor, environ: Mapping[str, str],
+                 outcomes: list[Outcome], progress: Callable[[Outcome], None] | None,
+                 interrupted: threading.Event) -> None:
+    failed = False
+    for batch in _batches(plan):
+        if failed:
+            outcomes.extend(Outcome(c.path, c.action, "not started") for c in batch)
+            continue
+        futures = []
+        stop = threading.Event()
+
+        def guarded(change: Change) -> Outcome:
+            if stop.is_set() or interrupted.is_set():
+                return Outcome(change.path, change.action, "not started")
+            outcome = _write(change, backend, environ)
+            if outcome.status == "failed":
+                stop.set()
+            return outcome
+
+        for change in batch:
+            futures.append(pool.submit(guarded, change))
+        for future in futures:  # in plan order: progress lines stay ordered
+            outcome = future.result()
+            outcomes.append(outcome)
+            if outcome.status == "failed":
+                failed = True
+            if progress is not None and outcome.status != "not started":
+                progress(outcome)

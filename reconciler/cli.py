@@ -4,9 +4,10 @@ errors too), 2 only with --detailed-exitcode when the plan has changes."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__, backends, names, streams
 from .errors import ManifestError, ReconcileError, UsageError
@@ -202,6 +203,27 @@ def _missing_package(module: str) -> str:
             f"\"{sys.executable}\" -m pip install .)")
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM (a cancelled CI job, ``kill``) ends it the way
+    Ctrl+C does, so the lock is released and temporary files are removed on the way
+    out. The previous handler is restored afterwards."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _tune_garbage_collector()
     for stream in (sys.stdout, sys.stderr):
@@ -219,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _settings(args)
         from . import commands
 
-        return int(commands.run(args))
+        with _sigterm_interrupts():
+            return int(commands.run(args))
     except ManifestError as err:
         if args is not None and getattr(args, "github", False):
             annotate(err)

@@ -111,6 +111,7 @@ def readable(form: dict[str, Any]) -> dict[str, Any]:
             if isinstance(a, dict) and isinstance(a.get("Exec"), dict)):
         return form  # no runner action: nothing to decode (and no import of workflow)
     from . import workflow
+    from .runner.secrets import redact_run_urls
 
     shown = []
     changed = False
@@ -123,7 +124,8 @@ def readable(form: dict[str, Any]) -> dict[str, Any]:
             continue
         changed = True
         shown.append({"Runner": {"python": parsed["runner"]["python"], "home": parsed["runner"]["home"],
-                                 "task": parsed["task"], "actions": parsed["actions"], "run": parsed["run"]}})
+                                 "task": parsed["task"], "actions": parsed["actions"],
+                                 "run": redact_run_urls(parsed["run"])}})
     return {**form, "Actions": shown} if changed else form
 
 

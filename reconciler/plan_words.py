@@ -239,7 +239,12 @@ def view(form: dict[str, Any], root: str) -> _View:
     if settings.get("Enabled") is False:
         out.add(_Said("enabled", "false", False, "Settings/Enabled", default="true"))
     runner = _runner(form.get("Actions") or [], root)
-    run = runner["run"] if runner else {}
+    run: dict[str, Any] = {}
+    if runner is not None:
+        from .runner.secrets import redact_run_urls
+
+        # URLs said without user-info or query string: tokens travel there (README "Security").
+        run = redact_run_urls(runner["run"])
     waking = {names.key(e if isinstance(e, str) else str(e.get("task"))) for e in run.get("after", [])}
     out.add(*_triggers(form.get("Triggers") or [], waking, root))
     if runner is not None:

@@ -293,19 +293,21 @@ def _canonical(spec: TaskSpec, task: etree._Element, resolve: normalize.Resolver
 
 
 def render(spec: TaskSpec, root: str, resolve: normalize.Resolver = accounts.well_known,
-           extra_marker: dict[str, Any] | None = None) -> Rendered:
-    """Render a task with its ownership marker (root, path, protect, content hash)."""
+           extra_marker: dict[str, Any] | None = None, marker_key: str | None = None) -> Rendered:
+    """Render a task with its ownership marker (root, path, protect, content hash),
+    signed with ``marker_key`` (RECONCILE_HMAC_KEY) when one is given."""
     task = build(spec)
     canonical_form = _canonical(spec, task, resolve)
     digest = normalize.fingerprint(canonical_form)
     registration = _part_of(task, _NS + "RegistrationInfo")
     fields = marker.Marker(root=root, path=spec.path, protect=spec.protect, hash=digest,
-                           canonical_version=normalize.VERSION, extra=extra_marker or {})
+                           canonical_version=normalize.VERSION, extra=extra_marker or {},
+                           verified=True if marker_key else None)
     # RegistrationInfo is an xs:all: any order. Source and Documentation go first.
     source = etree.Element(_NS + "Source")
     source.text = marker.SOURCE
     documentation = etree.Element(_NS + "Documentation")
-    documentation.text = fields.dumps()
+    documentation.text = fields.dumps(marker_key)
     registration.insert(0, documentation)
     registration.insert(0, source)
     return Rendered(path=spec.path, xml=serialize(task), canonical=canonical_form, hash=digest,

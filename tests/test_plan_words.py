@@ -192,7 +192,7 @@ def test_a_saved_plan_keeps_the_typed_values(workspace: Path) -> None:
     assert run_cli("plan", "--out", "plan.json", cwd=workspace).code == 0
     from reconciler import savedplan
 
-    plan, _backend = savedplan.load(str(workspace / "plan.json"))
+    plan = savedplan.load(str(workspace / "plan.json")).plan
     (field,) = [f for c in plan.changes for f in c.fields]
     assert (field.before, field.after, field.old, field.new) == ("5m", "7m", "PT5M", "PT7M")
     applied = run_cli("apply", "--plan", "plan.json", cwd=workspace)

@@ -55,9 +55,11 @@ def desired_one(spec: TaskSpec, root: str, resolve: Callable[[str], str]) -> Des
     from ..planner import Desired
     from ..render import render
 
+    from ..marker import marker_key
+
     digest = password_hmac(spec)
     extra = {"pwHmac": digest} if digest else None
-    return Desired(spec, render(spec, root, resolve, extra), digest)
+    return Desired(spec, render(spec, root, resolve, extra, marker_key()), digest)
 
 
 def load_desired(directory: str, root: str, backend: Backend,
@@ -110,6 +112,7 @@ def read_actual(backend: Backend, root: str, wanted: Sequence[Desired] = (),
                 early: EarlyRead | None = None) -> ActualState:
     """The root's live tasks in canonical form (one backend read). A live task whose text
     is exactly one of ``wanted``'s rendered XML is known without parsing it again."""
+    from ..marker import marker_key
     from ..state import actual_tasks, body
 
     state = (early.state() if early else None) or backend.read_state(root)
@@ -121,7 +124,9 @@ def read_actual(backend: Backend, root: str, wanted: Sequence[Desired] = (),
         settled = settle(state, wanted, backend.resolve_account)
         known.update(settled.known)
         warnings += settled.warnings
-    return ActualState(actual_tasks(state, root, backend.resolve_account, known), warnings)
+    tasks = actual_tasks(state, root, backend.resolve_account, known, marker_key())
+    warnings += tuple(f"{a.path}: {a.note}" for a in tasks if a.note)
+    return ActualState(tasks, warnings)
 
 
 # --- planning ---------------------------------------------------------------------------
@@ -194,7 +199,7 @@ def save(result: Plan, path: str, backend_name: str) -> None:
     folder = os.path.dirname(path)
     if folder and not os.path.isdir(folder):
         raise UsageError(f"--out {path}: the folder {folder} does not exist")
-    savedplan.save(result, path, backend_name)
+    savedplan.save(result, path, backend_name, savedplan.plan_key())
 
 
 # --- applying ---------------------------------------------------------------------------
@@ -220,15 +225,16 @@ class Applied:
         return sum(1 for o in self.outcomes if o.status == "done" and o.action is action)
 
 
-def _saved(path: str, root: str, backend: Backend) -> Plan:
+def _saved(path: str, root: str, backend: Backend) -> tuple[Plan, bool]:
+    """The saved plan, and whether its signature was checked (RECONCILE_PLAN_KEY)."""
     from .. import savedplan
 
-    result, made_with = savedplan.load(path)
-    if names.key(result.root) != names.key(root):
-        raise UsageError(f"the saved plan is for {result.root}, not {root} (--root)")
-    if made_with and made_with != backend.name:
-        raise UsageError(f"the saved plan was made with --backend {made_with}")
-    return result
+    saved = savedplan.load(path, savedplan.plan_key())
+    if names.key(saved.plan.root) != names.key(root):
+        raise UsageError(f"the saved plan is for {saved.plan.root}, not {root} (--root)")
+    if saved.backend and saved.backend != backend.name:
+        raise UsageError(f"the saved plan was made with --backend {saved.backend}")
+    return saved.plan, saved.signed
 
 
 def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str | None = None,
@@ -245,9 +251,10 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
     if (directory is None) == (saved_plan is None):
         raise UsageError("apply takes manifests or a saved plan, not both")
     desired = load_desired(directory, root, backend) if directory is not None else None
+    signed = False
     with backend.lock():
         if saved_plan is not None:
-            result = _saved(saved_plan, root, backend)
+            result, signed = _saved(saved_plan, root, backend)
             actual = read_actual(backend, root)
             savedplan.check_fresh(result, actual.fingerprints())
         else:
@@ -260,7 +267,7 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
         if saved_plan is not None:
             # A saved plan is data from outside: it may only do what a plan made now
             # could, to tasks this tool owns.
-            savedplan.check_ownership(result, actual.tasks)
+            savedplan.check_ownership(result, actual.tasks, signed)
         applying.check(result, max_deletions=options.max_deletions,
                        allow_delete_all=options.allow_delete_all)
         backend.preflight([c.path for c in result.changes if c.password_env and c.xml])
