@@ -101,7 +101,8 @@ def threads(base: Path, tasks: int) -> dict[int, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--tasks", type=int, default=1000)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="reconcile-com-"))

@@ -69,7 +69,8 @@ def precompile() -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--delay-ms", type=int, default=50)
     args = parser.parse_args()

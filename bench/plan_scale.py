@@ -262,7 +262,8 @@ def precompile() -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--keep", type=Path, help="keep the generated folders here")
     parser.add_argument("--instructions", action="store_true",

@@ -31,29 +31,61 @@ def check(plan: Plan, *, max_deletions: int | None, allow_delete_all: bool,
     """Every refusal that must happen before anything is written."""
     if plan.conflicts:
         raise SafetyError(f"{len(plan.conflicts)} conflict(s): {plan.conflicts[0]}")
-    deletes = [c for c in plan.changes if c.action is Action.DELETE and not _is_rename(c, plan)]
-    if max_deletions is not None and len(deletes) > max_deletions:
+    deletes = _deletes(plan)
+    if _too_many(deletes, max_deletions):
         raise SafetyError(
             f"the plan deletes {len(deletes)} task(s), more than --max-deletions {max_deletions}; "
             f"nothing was changed (first: {deletes[0].path})"
         )
-    # Every managed task the manifests still describe is kept (updated or unchanged); if
-    # none is, the manifests describe none of them: an empty or mistyped --dir. Protected
-    # tasks are kept whatever the manifests say, so they do not count as described.
-    described = [c for c in plan.changes if c.action in (Action.NOOP, Action.UPDATE)]
-    if deletes and not described and not allow_delete_all:
+    if _deletes_everything(plan, deletes, allow_delete_all):
         raise SafetyError(
             f"the plan deletes every managed task ({len(deletes)}) — an empty or mistyped --dir? "
             "Nothing was changed; pass --allow-delete-all if that is what you want"
         )
-    environ = os.environ if environ is None else environ
-    for change in plan.changes:
-        if change.action in (Action.CREATE, Action.UPDATE) and change.password_env:
-            if not environ.get(change.password_env):
-                raise ReconcileError(
-                    f"{change.path}: the environment variable {change.password_env} (its password) "
-                    "is not set; nothing was changed"
-                )
+    for change in _missing_passwords(plan, os.environ if environ is None else environ):
+        raise ReconcileError(
+            f"{change.path}: the environment variable {change.password_env} (its password) "
+            "is not set; nothing was changed"
+        )
+
+
+def refusals(plan: Plan, *, max_deletions: int | None, allow_delete_all: bool,
+             environ: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """What ``check`` would refuse, said before it is asked (``plan``): the deletion rails
+    (certain: the same options give the same answer) and the password variables missing
+    here (which the machine that applies may well have)."""
+    rails = []
+    deletes = _deletes(plan)
+    if _too_many(deletes, max_deletions):
+        rails.append(f"the plan deletes {len(deletes)} task(s), more than --max-deletions {max_deletions} "
+                     f"(first: {deletes[0].path})")
+    if _deletes_everything(plan, deletes, allow_delete_all):
+        rails.append(f"the plan deletes every managed task ({len(deletes)}) — an empty or mistyped --dir? "
+                     "Pass --allow-delete-all (to plan and apply) if that is what you want")
+    passwords = [f"{c.path}: the environment variable {c.password_env} (its password) is not set here"
+                 for c in _missing_passwords(plan, os.environ if environ is None else environ)]
+    return rails, passwords
+
+
+def _deletes(plan: Plan) -> list[Change]:
+    return [c for c in plan.changes if c.action is Action.DELETE and not _is_rename(c, plan)]
+
+
+def _too_many(deletes: list[Change], max_deletions: int | None) -> bool:
+    return max_deletions is not None and len(deletes) > max_deletions
+
+
+def _deletes_everything(plan: Plan, deletes: list[Change], allow_delete_all: bool) -> bool:
+    # Every managed task the manifests still describe is kept (updated or unchanged); if
+    # none is, the manifests describe none of them: an empty or mistyped --dir. Protected
+    # tasks are kept whatever the manifests say, so they do not count as described.
+    described = [c for c in plan.changes if c.action in (Action.NOOP, Action.UPDATE)]
+    return bool(deletes) and not described and not allow_delete_all
+
+
+def _missing_passwords(plan: Plan, environ: Mapping[str, str]) -> list[Change]:
+    return [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE) and c.password_env
+            and not environ.get(c.password_env)]
 
 
 def _is_rename(change: Change, plan: Plan) -> bool:
@@ -108,33 +140,45 @@ def _batches(plan: Plan) -> list[list[Change]]:
 def run(plan: Plan, backend: Backend, *, progress: Callable[[Outcome], None] | None = None,
         environ: Mapping[str, str] | None = None, parallelism: int = 1) -> list[Outcome]:
     """Every write of the plan; outcomes (and progress) in plan order whatever the
-    parallelism. After a failure no further write starts; those already running finish."""
+    parallelism. After a failure no further write starts; those already running finish.
+    An interruption (Ctrl+C, SIGTERM) lets the writes under way finish and starts none."""
     environ = os.environ if environ is None else environ
     outcomes: list[Outcome] = []
-    failed = False
+    interrupted = threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        for batch in _batches(plan):
-            if failed:
-                outcomes.extend(Outcome(c.path, c.action, "not started") for c in batch)
-                continue
-            futures = []
-            stop = threading.Event()
-
-            def guarded(change: Change) -> Outcome:
-                if stop.is_set():
-                    return Outcome(change.path, change.action, "not started")
-                outcome = _write(change, backend, environ)
-                if outcome.status == "failed":
-                    stop.set()
-                return outcome
-
-            for change in batch:
-                futures.append(pool.submit(guarded, change))
-            for future in futures:  # in plan order: progress lines stay ordered
-                outcome = future.result()
-                outcomes.append(outcome)
-                if outcome.status == "failed":
-                    failed = True
-                if progress is not None and outcome.status != "not started":
-                    progress(outcome)
+        try:
+            _run_batches(plan, backend, pool, environ, outcomes, progress, interrupted)
+        except BaseException:
+            interrupted.set()  # before the pool waits for what it started
+            raise
     return outcomes
+
+
+def _run_batches(plan: Plan, backend: Backend, pool: ThreadPoolExecutor, environ: Mapping[str, str],
+                 outcomes: list[Outcome], progress: Callable[[Outcome], None] | None,
+                 interrupted: threading.Event) -> None:
+    failed = False
+    for batch in _batches(plan):
+        if failed:
+            outcomes.extend(Outcome(c.path, c.action, "not started") for c in batch)
+            continue
+        futures = []
+        stop = threading.Event()
+
+        def guarded(change: Change) -> Outcome:
+            if stop.is_set() or interrupted.is_set():
+                return Outcome(change.path, change.action, "not started")
+            outcome = _write(change, backend, environ)
+            if outcome.status == "failed":
+                stop.set()
+            return outcome
+
+        for change in batch:
+            futures.append(pool.submit(guarded, change))
+        for future in futures:  # in plan order: progress lines stay ordered
+            outcome = future.result()
+            outcomes.append(outcome)
+            if outcome.status == "failed":
+                failed = True
+            if progress is not None and outcome.status != "not started":
+                progress(outcome)

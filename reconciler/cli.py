@@ -4,11 +4,12 @@ errors too), 2 only with --detailed-exitcode when the plan has changes."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-from . import backends, names
+from . import __version__, backends, names, streams
 from .errors import ManifestError, ReconcileError, UsageError
 from .fleet.cli import add_commands as add_fleet_commands, host_options
 
@@ -42,18 +43,44 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help="only errors and the summary line")
 
 
+def _count(least: int, most: int | None = None) -> Callable[[str], int]:
+    """A whole number in a range, for options such as --max-deletions and -n: a value
+    out of range is a usage error naming the range, never a failure later on."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least or (most is not None and value > most):
+            span = f"at least {least}" if most is None else f"from {least} to {most}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range ({span})")
+        return value
+    return parse
+
+
 def _dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default="tasks.d", help="manifest folder (default tasks.d)")
 
 
+def _deletion_rails(parser: argparse.ArgumentParser, verb: str) -> None:
+    """apply's deletion rails; plan takes them too, to say what apply would refuse."""
+    parser.add_argument("--max-deletions", type=_count(0), metavar="N",
+                        help=f"{verb} a plan that deletes more than N tasks")
+    parser.add_argument("--allow-delete-all", action="store_true",
+                        help="allow a run that deletes every managed task")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="reconcile.py",
+    # allow_abbrev=False: an abbreviation such as --al must never be taken for
+    # --allow-delete-all.
+    parser = _Parser(prog="reconcile.py", allow_abbrev=False,
                      description="Make a Windows Task Scheduler folder match YAML manifests.")
+    parser.add_argument("--version", action="version", version=f"reconcile.py {__version__}")
     _common(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help_: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_, description=help_)
+        sub = commands.add_parser(name, help=help_, description=help_, allow_abbrev=False)
         _common(sub, suppress=True)
         return sub
 
@@ -68,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = command("validate", "check the manifests; write nothing")
     _dir(validate)
+    validate.add_argument("--format", choices=["text", "json"], default="text")
     host_options(validate)
 
     plan = command("plan", "show what apply would change")
@@ -77,15 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     plan.add_argument("--detailed-exitcode", action="store_true",
                       help="exit 2 when the plan has changes (0: none, 1: error)")
+    _deletion_rails(plan, "exit 1, as apply would, for")
 
     apply_ = command("apply", "make the root folder match the manifests")
     _dir(apply_)
     host_options(apply_)
     apply_.add_argument("--plan", metavar="PLAN.json", help="apply exactly this saved plan")
-    apply_.add_argument("--max-deletions", type=int, metavar="N", help="refuse to delete more than N tasks")
-    apply_.add_argument("--allow-delete-all", action="store_true",
-                        help="allow a run that deletes every managed task")
-    apply_.add_argument("--parallelism", type=int, default=4, metavar="N",
+    _deletion_rails(apply_, "refuse, writing nothing,")
+    apply_.add_argument("--parallelism", type=_count(1), default=4, metavar="N",
                         help="concurrent writes where the backend allows them: schtasks (default 4)")
     apply_.add_argument("--stop-running", action="store_true",
                         help="end running instances of tasks that change")
@@ -113,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     next_ = command("next", "the next run times of a task, one a line")
     next_.add_argument("name", metavar="NAME")
-    next_.add_argument("-n", dest="count", type=int, default=5, help="how many (default 5)")
+    next_.add_argument("-n", dest="count", type=_count(1), default=5, help="how many (default 5)")
     next_.add_argument("--from", dest="start", metavar="DATETIME",
                        help="start after this local time (default: now)")
     _dir(next_)
@@ -125,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--out", metavar="FILE", help="write to this file instead of stdout")
     history.add_argument("--home", metavar="DIR", help="the runner's home (default: from Defaults, "
                                                        "RECONCILE_RUNNER_HOME, or the platform's)")
-    history.add_argument("--days", type=int, metavar="N", help="only the last N days (html: 7)")
+    history.add_argument("--days", type=_count(1, 36500), metavar="N", help="only the last N days (html: 7)")
     _dir(history)
 
     install = command("runner-install", "set up the runner on this machine (run it elevated)")
@@ -133,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--account", action="append", metavar="NAME",
                          help="prepare a history folder for tasks that run as this account (repeatable)")
     install.add_argument("--python", metavar="EXE", help="the base interpreter for the runner's venv")
+
+    doctor = command("doctor", "check this machine's Task Scheduler in a scratch folder (run it elevated)")
+    doctor.add_argument("--out", metavar="FILE", help="also write the evidence as JSON (for a bug report)")
+    doctor.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="how long the runner chain may take (default 120)")
+    doctor.add_argument("--account", metavar="USER",
+                        help="also register a password logon for USER (password in RECONCILE_DOCTOR_PASSWORD)")
 
     init = command("init", "write a starter tasks.d/ and CI workflow; never overwrites")
     init.add_argument("target", nargs="?", default=".", metavar="DIR")
@@ -147,6 +181,8 @@ def _settings(args: argparse.Namespace) -> argparse.Namespace:
         args.backend = backends.default_name()
     if args.store is None:
         args.store = os.path.join(".reconcile", "store")
+    elif args.backend == "local" and os.path.exists(args.store) and not os.path.isdir(args.store):
+        raise UsageError(f"--store {args.store} is a file; the local backend's store is a folder")
     if args.github is None:
         args.github = os.environ.get("GITHUB_ACTIONS") == "true"
     args.color = (not args.no_color and "NO_COLOR" not in os.environ
@@ -154,7 +190,7 @@ def _settings(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def _annotate(error: ManifestError) -> None:
+def annotate(error: ManifestError) -> None:
     for problem in error.problems:
         message = problem.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         file = problem.path.replace("\\", "/").replace("%", "%25").replace(",", "%2C").replace(":", "%3A")
@@ -174,6 +210,38 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(200_000, 100, 100)
 
 
+# The runtime dependencies, by the name they are imported with -> the name pip installs.
+_RUNTIME_PACKAGES = {"yaml": "pyyaml", "lxml": "lxml", "jsonschema": "jsonschema",
+                     "jsonschema_rs": "jsonschema-rs"}
+
+
+def _missing_package(module: str) -> str:
+    return (f"the Python package {_RUNTIME_PACKAGES[module]!r} is not installed for {sys.executable}: "
+            f"install reconcile.py with its dependencies first (in reconcile.py's folder: "
+            f"\"{sys.executable}\" -m pip install .)")
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM (a cancelled CI job, ``kill``) ends it the way
+    Ctrl+C does, so the lock is released and temporary files are removed on the way
+    out. The previous handler is restored afterwards."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _tune_garbage_collector()
     for stream in (sys.stdout, sys.stderr):
@@ -191,10 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _settings(args)
         from . import commands
 
-        return int(commands.run(args))
+        with _sigterm_interrupts():
+            return int(commands.run(args))
     except ManifestError as err:
         if args is not None and getattr(args, "github", False):
-            _annotate(err)
+            annotate(err)
         print(str(err), file=sys.stderr)
         return EXIT_ERROR
     except ReconcileError as err:
@@ -203,7 +272,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader went away (``plan | head``): nothing left to say, and no one to say it to.
+        streams.quiet_stdout()
+        return EXIT_ERROR
+    except OSError as err:  # a file or stream of the user's: say which, and why
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as err:  # noqa: BLE001 - the last resort: a bug, said plainly
+        if isinstance(err, ModuleNotFoundError) and err.name in _RUNTIME_PACKAGES:
+            print(f"error: {_missing_package(err.name)}", file=sys.stderr)  # not installed: not a bug
+            return EXIT_ERROR
         print(f"error: internal error (this is a bug in reconcile.py, please report it): "
               f"{type(err).__name__}: {err}", file=sys.stderr)
         if os.environ.get("RECONCILE_DEBUG"):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from typing import TYPE_CHECKING, Callable
 
-from . import report, report_status
-from .app import open_backend, plans, project, status as status_app, tasks as task_app
-from .errors import ReconcileError, UsageError
+from . import report, report_doctor, report_status, streams
+from .app import doctor as doctor_app, open_backend, plans, project, status as status_app, tasks as task_app
+from .errors import ReconcileError, UsageError, quoted
 from .fleet import commands as fleet_commands
 
 if TYPE_CHECKING:
@@ -24,12 +25,27 @@ def _backend(args: argparse.Namespace) -> Backend:
 
 
 def _out(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader went away: a quiet exit (cli)
+    except OSError as err:  # a full disk, a device that refuses the output
+        streams.quiet_stdout()
+        raise ReconcileError(f"cannot write the output: {err.strerror or err}") from None
 
 
 def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def _write_file(path: str, text: str) -> None:
+    """``--out FILE``: the whole text, or one line saying why not."""
+    try:
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+    except OSError as err:
+        raise UsageError(f"--out {path}: {err.strerror or err}") from None
 
 
 def _palette(args: argparse.Namespace) -> report.Palette:
@@ -44,19 +60,57 @@ def _host(args: argparse.Namespace) -> Selection | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .manifest import look_alikes
+
     if args.inventory is not None and args.host is None:
         return fleet_commands.validate_every_host(args, _out)
     select = _host(args)
+    warnings = look_alikes(args.dir)
+    if args.format == "json":
+        return _validate_json(args, warnings, select)
+    for warning in warnings:
+        _err(f"warning: {warning}")
     tasks = plans.load_tasks(args.dir, args.root, select)
     where = f" for {select.label}" if select is not None else ""
     _out(f"{len(tasks)} task(s) in {args.dir}{where}: valid.\n")
     return 0
 
 
+def _validate_json(args: argparse.Namespace, warnings: list[str], select: Selection | None) -> int:
+    """validate for machines: every task, or every problem, on stdout."""
+    import json
+
+    from .errors import ManifestError
+
+    body: dict[str, object] = {"format_version": 1, "directory": args.dir, "root": args.root}
+    if args.fleet_host is not None:
+        body["host"] = args.fleet_host.host.name
+    try:
+        tasks = plans.load_tasks(args.dir, args.root, select)
+    except ManifestError as err:
+        if args.github:
+            from .cli import annotate
+
+            annotate(err)
+        problems = [{"file": p.path, "line": p.line, "column": p.column, "message": p.message}
+                    for p in err.problems]
+        body.update(valid=False, tasks=[], problems=problems, warnings=warnings)
+        _out(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        return 1
+    body.update(valid=True, tasks=[{"path": t.path, "manifest": str(t.origin)} for t in tasks],
+                problems=[], warnings=warnings)
+    _out(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
+    from .app.preflight import Rails
+
     select = _host(args)
     backend = _backend(args)
-    result = plans.plan(args.dir, args.root, backend, select=select).plan
+    planned = plans.plan(args.dir, args.root, backend,
+                         rails=Rails(args.max_deletions, args.allow_delete_all), select=select)
+    result = planned.plan
     if args.out:
         plans.save(result, args.out, backend.name, fleet_commands.plan_origin(args))
     if args.format == "json":
@@ -68,6 +122,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if result.conflicts:
         _err(f"error: {len(result.conflicts)} manifest(s) conflict with unmanaged tasks; "
              "the plan cannot be applied")
+        return 1
+    if planned.refused:
+        _err("error: apply would refuse this plan (see the plan's warnings)")
         return 1
     if args.detailed_exitcode and result.has_changes:
         return 2
@@ -142,7 +199,7 @@ def cmd_next(args: argparse.Namespace) -> int:
         try:
             start = dt.datetime.fromisoformat(args.start)
         except ValueError:
-            raise UsageError(f"--from {args.start!r}: write YYYY-MM-DDTHH:MM[:SS]") from None
+            raise UsageError(f"--from {quoted(args.start)}: write YYYY-MM-DDTHH:MM[:SS]") from None
         if start.tzinfo is not None:
             raise UsageError("--from takes local wall-clock time, without a UTC offset")
     else:
@@ -167,11 +224,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     home = status_app.runner_home(args.home, args.dir, args.root)
     found = project.history(home, args.name, args.format, args.days)
     if args.out:
-        try:
-            with open(args.out, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(found.text)
-        except OSError as err:
-            raise UsageError(f"--out {args.out}: {err.strerror or err}") from None
+        _write_file(args.out, found.text)
         if not args.quiet:
             _out(f"wrote {args.out} ({found.runs} run(s) from {home})\n")
         return 0
@@ -179,6 +232,26 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not found.runs and not found.home_exists and args.format == "text":
         _err(f"note: no runner history under {home} (set --home or RECONCILE_RUNNER_HOME)")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    if args.account and not os.environ.get(doctor_app.PASSWORD_VARIABLE):
+        raise UsageError(f"--account {args.account}: set its password in {doctor_app.PASSWORD_VARIABLE}")
+    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise UsageError(f"--out {args.out}: no such folder")  # before the run, not after it
+    options = doctor_app.DoctorOptions(timeout=args.timeout, password_account=args.account)
+
+    def show(check: doctor_app.Check) -> None:
+        _out(report_doctor.check_line(check))
+
+    evidence = doctor_app.doctor(
+        lambda root: open_backend(args.backend, root=root, store=args.store), options, show)
+    _out(report_doctor.summary(evidence))
+    if args.out:
+        _write_file(args.out, report_doctor.as_json(evidence))
+    return 0 if evidence.passed else 1
 
 
 def cmd_runner_install(args: argparse.Namespace) -> int:
@@ -197,6 +270,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "next": cmd_next,
     "history": cmd_history,
     "runner-install": cmd_runner_install,
+    "doctor": cmd_doctor,
     **fleet_commands.COMMANDS,
 }
 

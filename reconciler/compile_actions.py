@@ -2,19 +2,42 @@
 README's runAs table states (which account kind takes which logon type and password)."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import accounts, cmdline, vocabulary
 from .compile_base import Reporter
+from .compile_rules import dot_account_problem
 from .model import ComHandlerAction, ExecAction, Principal
 
 _CMD_META = set('&|<>^%"')
 _BATCH = (".bat", ".cmd")
+_CMD = ("cmd", "cmd.exe")
+# What Task Scheduler expands in Arguments (ExpandEnvironmentStrings: %NAME%).
+_VARIABLE = re.compile(r"%[^%\r\n]+%")
+# CreateProcessW, lpCommandLine: "The maximum length of this string is 32,767 characters,
+# including the Unicode terminating null character" (Microsoft Learn).
+MAX_COMMAND_LINE = 32_766
 
 
 def runs_through_cmd(command: str) -> bool:
-    """A batch file: cmd.exe runs it and re-parses its arguments."""
-    return command.strip('"').lower().endswith(_BATCH)
+    """Whether cmd.exe runs ``command`` and re-parses its arguments: a batch file, as
+    Windows resolves the name (the Win32 path rules drop trailing dots and spaces, and
+    ``run.bat::$DATA`` is run.bat's own data stream), cmd.exe itself, or a name a
+    ``%VARIABLE%`` supplies at run time (it may be either)."""
+    name = command.strip().strip('"').replace("/", "\\").rsplit("\\", 1)[-1]
+    if _VARIABLE.search(name):
+        return True
+    for part in name.split(":"):  # a file name, then an NTFS stream name and type
+        part = part.rstrip(" .").lower()
+        if part.endswith(_BATCH) or part in _CMD:
+            return True
+    return False
+
+
+def expands_variables(argument: str) -> bool:
+    """Whether Task Scheduler would replace a ``%VARIABLE%`` in ``argument``."""
+    return bool(_VARIABLE.search(argument))
 
 
 # --- actions -------------------------------------------------------------------------------
@@ -51,6 +74,12 @@ def _exec(action: dict[str, Any], path: tuple[Any, ...], report: Reporter) -> Ex
         text = arguments or None
     else:
         text = None
+    line = len(cmdline.quote(command)) + (len(text) + 1 if text else 0)
+    if line > MAX_COMMAND_LINE:
+        report.problem(path + ("arguments" if text else "command",),
+                       f"the command line is {line:,} characters long; Windows starts a program with at "
+                       f"most {MAX_COMMAND_LINE:,} ({MAX_COMMAND_LINE + 1:,} with the terminating null, "
+                       "CreateProcess): pass the data in a file instead")
     return ExecAction(command=command, arguments=text, working_directory=action.get("workingDirectory"))
 
 
@@ -67,6 +96,14 @@ def _argument_list(command: str, arguments: list[Any], path: tuple[Any, ...], re
             report.problem(path, f"{command} is a batch file: cmd.exe re-parses its arguments, so "
                                  f"{' '.join(bad)} would not arrive as written; write 'arguments' as "
                                  "one string you have quoted for cmd.exe, or call a program")
+    else:
+        for index, item in enumerate(items):
+            if expands_variables(item):
+                report.problem(path + (index,), f"{item!r}: Task Scheduler expands %VARIABLE% after the list "
+                                                "is quoted, so a value holding a space or a quote would split "
+                                                "this argument; write 'arguments' as one string quoted for the "
+                                                "value (for example '\"%TEMP%\\out.log\"')")
+                break
     return cmdline.join(items) if items else None
 
 
@@ -80,6 +117,10 @@ def compile_principal(spec: dict[str, Any], report: Reporter) -> Principal | Non
                                   "the task must not depend on who runs apply", key=True)
         return None
     user, group = run_as.get("user"), run_as.get("group")
+    for key, name in (("user", user), ("group", group)):
+        if problem := dot_account_problem(name):
+            report.problem(path + (key,), problem)
+            return None
     extras = dict(
         display_name=run_as.get("displayName"),
         process_token_sid_type=vocabulary.SID_TYPE.get(run_as.get("processTokenSidType", ""), None),

@@ -6,13 +6,13 @@ from typing import Any
 
 from . import durations
 from .durations import Duration
-from .errors import Problem
+from .errors import Problem, quoted
 from .yamlpos import PosDict, PosList
 
 
 def short(value: Any, limit: int = 60) -> str:
     """A value for a message: quoted, and cut if long (a 5 MB value is one short line)."""
-    text = repr(value)
+    text = quoted(value) if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 4] + "…" + text[-3:]
 
 

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from . import vocabulary
 from .compile_base import Reporter, short
+from .compile_rules import dot_account_problem
 from .durations import Duration
 from .limits import DEFAULT_START, MAX_INTERVAL, MAX_TRIGGERS, MIN_INTERVAL
 from .model import (
@@ -16,6 +17,7 @@ from .model import (
     EventTrigger, IdleTrigger, LogonTrigger, RegistrationTrigger, Repetition, Schedule,
     SessionStateChangeTrigger, TimeTrigger, Trigger, WnfStateChangeTrigger,
 )
+from .taskxml import invalid_xml_char
 
 _WEEKDAY = {d[:3].lower(): d for d in WEEKDAYS}
 _MONTH = {m[:3].lower(): m for m in MONTHS}
@@ -72,6 +74,9 @@ class TriggerCompiler:
             if at is None:
                 return []
             return [self._common(TimeTrigger(start=at), body, path, True)]
+        if problem := dot_account_problem(body.get("user")):  # atLogon, onSessionChange
+            self.report.problem(path + ("user",), problem)
+            return []
         delay = self.report.duration(body["delay"], path + ("delay",)) if "delay" in body else None
         build = _EVENTS.get(vocabulary.TRIGGER.get(kind, ""))
         trigger = build(self, body, path, delay) if build is not None else None
@@ -166,7 +171,8 @@ class TriggerCompiler:
         queries = body.get("valueQueries") or {}
         return EventTrigger(
             subscription=subscription, delay=delay,
-            period_of_occurrence=self.report.duration(period, path + ("periodOfOccurrence",)) if period else None,
+            period_of_occurrence=self.report.bounded(period, path + ("periodOfOccurrence",), MIN_INTERVAL, None,
+                                                     "periodOfOccurrence") if period else None,
             number_of_occurrences=body.get("numberOfOccurrences"),
             matching_element=body.get("matchingElement"),
             value_queries=tuple(sorted(queries.items())),
@@ -174,12 +180,7 @@ class TriggerCompiler:
 
     def _subscription(self, body: dict[str, Any], path: KeyPath) -> str | None:
         if "query" in body:
-            for key in ("log", "source", "eventId"):
-                if key in body:
-                    self.report.problem(path + (key,), f"'{key}' cannot be combined with 'query' "
-                                                       "(write the whole query, or log/source/eventId)", key=True)
-                    return None
-            return str(body["query"])
+            return self._query(body, path)
         if "log" not in body:
             self.report.problem(path, "onEvent needs 'log' (with optional 'source' and 'eventId') or 'query'")
             return None
@@ -192,14 +193,38 @@ class TriggerCompiler:
         if "eventId" in body:
             conditions.append(f"EventID={int(body['eventId'])}")
         select = "*[System[" + " and ".join(conditions) + "]]" if conditions else "*"
-        # Built with lxml, so the log name is escaped by the serializer, not by hand.
-        from lxml import etree
+        return _query_list(str(body["log"]), select)
 
-        query_list = etree.Element("QueryList")
-        query = etree.SubElement(query_list, "Query", Id="0", Path=str(body["log"]))
-        selector = etree.SubElement(query, "Select", Path=str(body["log"]))
-        selector.text = select
-        return etree.tostring(query_list, encoding="unicode")
+    def _query(self, body: dict[str, Any], path: KeyPath) -> str | None:
+        """A structured <QueryList> as written, or a bare XPath wrapped in one for its
+        ``log``. Why not a bare XPath as written: EvtSubscribe (Microsoft Learn) reads an
+        XPath query only together with a channel path ("the path is required if the Query
+        parameter contains an XPath query"), and a task's Subscription has none, so such a
+        trigger would never fire (compile_rules)."""
+        for key in ("source", "eventId"):
+            if key in body:
+                self.report.problem(path + (key,), f"'{key}' cannot be combined with 'query' "
+                                                   "(write the whole query, or log/source/eventId)", key=True)
+                return None
+        query = str(body["query"])
+        if invalid_xml_char(query) is not None:
+            return query  # reported by the XML check
+        if not query.lstrip().startswith("<"):
+            if "log" not in body:
+                self.report.problem(path + ("query",), "an XPath query needs the log it reads: add 'log' "
+                                                       "(e.g. log: Application; the query is then wrapped in a "
+                                                       "<QueryList>), or write a whole <QueryList>")
+                return None
+            return _query_list(str(body["log"]), query)
+        if "log" in body:
+            self.report.problem(path + ("log",), "'log' cannot be combined with a <QueryList> query, which "
+                                                 "names its logs itself: remove 'log'", key=True)
+            return None
+        problem = _query_list_problem(query)
+        if problem:
+            self.report.problem(path + ("query",), problem)
+            return None
+        return query
 
     def _xpath_literal(self, value: str, path: KeyPath) -> str | None:
         # XPath 1.0 string literals have no escapes: pick the quote the value lacks.
@@ -247,6 +272,33 @@ class TriggerCompiler:
                 return []
             out.append(self._common(trigger, options, path, not isinstance(trigger, BootTrigger)))
         return out
+
+
+def _query_list(log: str, select: str) -> str:
+    """An Event Log structured query selecting ``select`` from ``log``; built with lxml, so
+    the log name and the XPath are escaped by the serializer, not by hand."""
+    from lxml import etree
+
+    query_list = etree.Element("QueryList")
+    query = etree.SubElement(query_list, "Query", Id="0", Path=log)
+    selector = etree.SubElement(query, "Select", Path=log)
+    selector.text = select
+    return etree.tostring(query_list, encoding="unicode")
+
+
+def _query_list_problem(query: str) -> str | None:
+    """Why an XML query is not a structured query (Query Schema, Microsoft Learn: the root
+    is <QueryList>); None when it is one."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        root = etree.fromstring(query.encode("utf-8"), parser)
+    except etree.XMLSyntaxError:
+        return "query is not well-formed XML: write a <QueryList> (as Event Viewer's XML tab shows it) or an XPath with 'log'"
+    if etree.QName(root).localname != "QueryList":
+        return f"an XML query is a <QueryList>, not <{etree.QName(root).localname}>: wrap it in <QueryList>…</QueryList>"
+    return None
 
 
 def _time(value: str) -> str:

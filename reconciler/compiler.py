@@ -7,7 +7,8 @@ with the position of the key that causes it; compilation goes on to find the res
 
 The parts live beside it: ``compile_triggers`` (schedule and triggers),
 ``compile_actions`` (actions and runAs), ``compile_settings`` (settings, through the
-one table in ``tasksettings``); ``compile_base`` holds what they share."""
+one table in ``tasksettings``), ``compile_rules`` (Windows' rules across them);
+``compile_base`` holds what they share."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -15,6 +16,7 @@ from typing import Any, Callable
 from . import names, vocabulary
 from .compile_actions import compile_actions, compile_principal
 from .compile_base import Located, Reporter, short
+from .compile_rules import check_task
 from .compile_settings import compile_settings
 from .compile_triggers import TriggerCompiler
 from .fleet.targets import compile_targets
@@ -68,6 +70,7 @@ class Compiler(Reporter):
         if run is not None:
             from .workflow.spec import RunSpec  # only a task with a run block needs the workflow code
             settings = self._part(lambda: self._run_settings(spec, run, settings), settings)
+        self._part(lambda: check_task(spec, triggers, settings, self), None)
         if (self._overlap and not (run or {}).get("after")
                 and dict(settings).get("MultipleInstancesPolicy", "IgnoreNew") != "IgnoreNew"):
             self.problem(("spec", "settings", "multipleInstances"),

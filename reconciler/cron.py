@@ -18,8 +18,10 @@ one day pattern x one window, so the task has patterns x windows triggers (at mo
 Why the output has the shape it has:
 - Repetition Duration counts both ends (IRepetitionPattern remarks), so a window of n
   fires every p minutes is written with Duration (n-1)*p.
-- A window of exactly two fires would need Duration == Interval, which the Task Scheduler
-  UI (and [MS-TSCH] for v1 tasks) refuses; we emit two plain triggers instead.
+- A window of exactly two fires would need Duration == Interval: documented as two starts
+  (IRepetitionPattern), refused by [MS-TSCH] for Task Scheduler 1.0 tasks only, and not yet
+  confirmed on a real machine (tests/test_windows_real.py probes it); two plain triggers
+  are certain, so we emit those.
 - Windows never cross midnight, so every conversion is exact from the first minute of
   ``start_date`` (a window that wrapped would miss the early hours of that first day).
 - Registration and the midnight bug (oven-sh/bun#34195, PR #34199): Task Scheduler
@@ -41,13 +43,15 @@ Why the output has the shape it has:
 - "Fewest": hours are partitioned optimally; weekday/week pairs are grouped by weekday or
   by week, whichever is fewer; minute groups are searched with a lower bound and a node
   budget. Past those heuristics a result is always exact, only perhaps not the fewest.
-- Period TimeTriggers assume Task Scheduler steps a repetition in local wall-clock time;
-  if it steps elapsed time, a period that does not divide an hour (``0 */2``) would be an
-  hour off after a DST change, where a calendar trigger realigns each day (for README).
+- Daylight saving time: if Task Scheduler steps a repetition in elapsed time, a period
+  TimeTrigger whose period does not divide an hour (``0 */2``) would be an hour off after
+  a clock change, and a window across the change hours would end an hour off that day.
+  ``cron_dst`` reshapes those (fixed daily times, windows cut at 01:00-04:00) whenever
+  the result fits in 48 triggers (README "Daylight saving time").
 
 The steps live beside this module: ``cron_parse`` reads the fields (and names the dialect
 of what it cannot read), ``cron_days`` finds the day patterns, ``cron_windows`` the
-windows.
+windows, ``cron_dst`` their shape across daylight saving time.
 """
 from __future__ import annotations
 
@@ -58,6 +62,7 @@ from dataclasses import dataclass
 
 from . import model
 from .cron_days import day_patterns, every_day, schedule_bits
+from .cron_dst import wall_clock_windows
 from .cron_parse import MACROS, Cron, CronError, parse
 from .cron_windows import Window, fewest_windows
 from .durations import MINUTE, Duration
@@ -91,7 +96,9 @@ def _convert(expression: str, start_date: datetime.date) -> Conversion:
     if cron is None:
         return Conversion(triggers=(model.BootTrigger(),), may_overlap=False)
     patterns, wanted = day_patterns(cron, text)
-    windows = fewest_windows(cron.minutes, cron.hours, wanted == every_day())
+    all_days = wanted == every_day()
+    windows = wall_clock_windows(fewest_windows(cron.minutes, cron.hours, all_days), len(patterns),
+                                 all_days, MAX_TRIGGERS)
     needed = len(patterns) * len(windows)
     if needed > MAX_TRIGGERS:
         raise CronError(f"needs {needed} triggers ({len(patterns)} day patterns x "

@@ -1,29 +1,23 @@
 """Field-by-field differences between two canonical task forms, and one-line summaries
 of triggers and actions. Paths read like the task XML: ``Settings/ExecutionTimeLimit``,
-``Triggers[0]/CalendarTrigger/StartBoundary``, ``Actions[1]/Exec/Arguments``."""
+``Triggers[0]/CalendarTrigger/StartBoundary``, ``Actions[1]/Exec/Arguments``; values as
+people read them (``30m``, ``SYSTEM``, single backslashes), with the values themselves
+kept beside them for JSON readers."""
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
-from . import accounts
+from . import accounts, plan_phrases
 from .model import WEEKDAYS, FieldChange
 
 _DAY_ABBREVIATION = {d: d[:3] for d in WEEKDAYS}
 
 
 def show(value: Any) -> str:
-    """A value as the plan prints it: strings quoted (so spaces and empty strings are
-    visible), lists of names joined, mappings as compact JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "[" + ", ".join(value) + "]"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
+    """A value as the plan prints it: strings as they are (quoted only when empty or
+    edged with spaces), booleans as the manifest writes them, lists and mappings in
+    YAML's flow style."""
+    return plan_phrases.scalar(value)
 
 
 def _kind(item: Any) -> str | None:
@@ -40,9 +34,9 @@ def _walk(before: Any, after: Any, path: str, out: list[FieldChange]) -> None:
         for key in keys:
             sub = f"{path}/{key}" if path else str(key)
             if key not in after:
-                out.append(FieldChange(sub, summarize(key, before[key]), None))
+                out.append(FieldChange(sub, summarize(key, before[key]), None, before[key]))
             elif key not in before:
-                out.append(FieldChange(sub, None, summarize(key, after[key])))
+                out.append(FieldChange(sub, None, summarize(key, after[key]), None, after[key]))
             else:
                 _walk(before[key], after[key], sub, out)
         return
@@ -54,22 +48,26 @@ def _walk(before: Any, after: Any, path: str, out: list[FieldChange]) -> None:
         else:
             _ordered(before, after, path, out)
         return
-    out.append(FieldChange(path, show(before) if before is not None else None,
-                           show(after) if after is not None else None))
+    out.append(FieldChange(path, _leaf(path, before), _leaf(path, after), before, after))
+
+
+def _leaf(path: str, value: Any) -> str | None:
+    return None if value is None else plan_phrases.element_value(path, value)
 
 
 def _ordered(before: list[Any], after: list[Any], path: str, out: list[FieldChange]) -> None:
     for index in range(max(len(before), len(after))):
         sub = f"{path}[{index}]"
         if index >= len(after):
-            out.append(FieldChange(sub, summarize(path, before[index]), None))
+            out.append(FieldChange(sub, summarize(path, before[index]), None, before[index]))
         elif index >= len(before):
-            out.append(FieldChange(sub, None, summarize(path, after[index])))
+            out.append(FieldChange(sub, None, summarize(path, after[index]), None, after[index]))
         elif _kind(before[index]) and _kind(before[index]) == _kind(after[index]):
             kind = _kind(after[index])
             _walk(before[index][kind], after[index][kind], f"{sub}/{kind}", out)
         else:
-            out.append(FieldChange(sub, summarize(path, before[index]), summarize(path, after[index])))
+            out.append(FieldChange(sub, summarize(path, before[index]), summarize(path, after[index]),
+                                   before[index], after[index]))
 
 
 def _triggers(before: list[Any], after: list[Any], out: list[FieldChange]) -> None:
@@ -89,9 +87,9 @@ def _triggers(before: list[Any], after: list[Any], out: list[FieldChange]) -> No
             remaining_before.remove(partner)
             _walk(partner[kind], trigger[kind], f"Triggers[{index}]/{kind}", out)
         else:
-            out.append(FieldChange(f"Triggers[{index}]", None, trigger_summary(trigger)))
+            out.append(FieldChange(f"Triggers[{index}]", None, trigger_summary(trigger), None, trigger))
     for trigger in remaining_before:
-        out.append(FieldChange("Triggers[-]", trigger_summary(trigger), None))
+        out.append(FieldChange("Triggers[-]", trigger_summary(trigger), None, trigger))
 
 
 def summarize(context: Any, value: Any) -> str:
@@ -99,7 +97,7 @@ def summarize(context: Any, value: Any) -> str:
         return trigger_summary(value)
     if context in ("Actions",) and isinstance(value, dict):
         return action_summary(value)
-    return show(value)
+    return plan_phrases.element_value(str(context), value)
 
 
 def readable(form: dict[str, Any]) -> dict[str, Any]:
@@ -113,6 +111,7 @@ def readable(form: dict[str, Any]) -> dict[str, Any]:
             if isinstance(a, dict) and isinstance(a.get("Exec"), dict)):
         return form  # no runner action: nothing to decode (and no import of workflow)
     from . import workflow
+    from .runner.secrets import redact_run_urls
 
     shown = []
     changed = False
@@ -125,7 +124,8 @@ def readable(form: dict[str, Any]) -> dict[str, Any]:
             continue
         changed = True
         shown.append({"Runner": {"python": parsed["runner"]["python"], "home": parsed["runner"]["home"],
-                                 "task": parsed["task"], "actions": parsed["actions"], "run": parsed["run"]}})
+                                 "task": parsed["task"], "actions": parsed["actions"],
+                                 "run": redact_run_urls(parsed["run"])}})
     return {**form, "Actions": shown} if changed else form
 
 
@@ -134,6 +134,14 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
         return []
     out: list[FieldChange] = []
     _walk(readable(before), readable(after), "", out)
+    return out
+
+
+def field_changes(before: Any, after: Any, path: str) -> list[FieldChange]:
+    """The differences between two parts of a task found at ``path`` (a trigger, an
+    action), with paths below it."""
+    out: list[FieldChange] = []
+    _walk(before, after, path, out)
     return out
 
 
@@ -162,7 +170,8 @@ def _calendar(trigger: dict[str, Any], body: dict[str, Any]) -> str:
 
 
 def _days(schedule: dict[str, Any]) -> str:
-    return ", ".join(_DAY_ABBREVIATION.get(d, d) for d in schedule.get("DaysOfWeek", []))
+    return plan_phrases.runs([_DAY_ABBREVIATION.get(d, d) for d in schedule.get("DaysOfWeek", [])],
+                             tuple(_DAY_ABBREVIATION.values()))
 
 
 def _of_months(schedule: dict[str, Any]) -> str:

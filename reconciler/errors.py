@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def quoted(value: object) -> str:
+    """A value in a message, quoted as ``repr`` quotes a string but with backslashes as
+    written, so a Windows path reads ``'C:\\Tools\\x.exe'``, not with every backslash
+    doubled. Text with characters that cannot be seen (a newline) falls back to ``repr``."""
+    text = str(value)
+    if not text.isprintable():
+        return repr(text)
+    mark = "'" if "'" not in text else '"'
+    return f"{mark}{text}{mark}"
+
+
 class ReconcileError(Exception):
     """A failure the user can act on; ``str(err)`` is the whole message."""
 

@@ -13,7 +13,7 @@ from typing import Any
 from lxml import etree
 
 from . import accounts, cmdline, names, normalize, tasksettings, vocabulary, workflow
-from .compile_actions import runs_through_cmd
+from .compile_actions import expands_variables, runs_through_cmd
 from .import_base import NotRepresentable, only, short_duration
 from .import_triggers import to_trigger
 from .taskxml import children, localname
@@ -44,9 +44,10 @@ def _actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 raise NotRepresentable(f"{element}/Command: the action runs no program")
             item: dict[str, Any] = {"command": body["Command"]}
             if body.get("Arguments"):
-                # cmd.exe re-parses a batch file's arguments: keep them exactly as written.
-                batch = runs_through_cmd(body["Command"])
-                item["arguments"] = body["Arguments"] if batch else _arguments(body["Arguments"])
+                # cmd.exe re-parses a batch file's arguments, and Task Scheduler expands a
+                # %VARIABLE% after the quoting: keep such arguments exactly as written.
+                verbatim = runs_through_cmd(body["Command"]) or expands_variables(body["Arguments"])
+                item["arguments"] = body["Arguments"] if verbatim else _arguments(body["Arguments"])
             if body.get("WorkingDirectory"):
                 item["workingDirectory"] = body["WorkingDirectory"]
             out.append(item)

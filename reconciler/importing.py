@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from . import diff, names, normalize, schema
 from .compiler import Compiler, Located
-from .errors import ReconcileError, UsageError
+from .errors import ReconcileError, UsageError, quoted
 from .importer import to_manifest
 from .render import render
 from .taskxml import TaskXmlError, children, decode, localname, parse, split_export, text_of
@@ -85,9 +85,9 @@ def select(found: list[Found], wanted: list[str], all_: bool, root: str) -> list
                    and f.path.rsplit("\\", 1)[-1].casefold() == key]
         matches = below or full or by_name
         if not matches:
-            raise UsageError(f"no task named {name!r} (looked under {root} and for the full path)")
+            raise UsageError(f"no task named {quoted(name)} (looked under {root} and for the full path)")
         if len(matches) > 1:
-            raise UsageError(f"{name!r} is ambiguous: {', '.join(m.path for m in matches)}")
+            raise UsageError(f"{quoted(name)} is ambiguous: {', '.join(m.path for m in matches)}")
         chosen.append(matches[0])
     return chosen
 

@@ -7,6 +7,7 @@ the first problem: one run shows them all."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -42,6 +43,31 @@ class Document:
     schema_valid: bool = True
 
 
+def is_manifest_file(name: str) -> bool:
+    """``*.yaml`` and ``*.yml``, in any case (``Task.YAML``: Windows names ignore case);
+    hidden files are not manifests."""
+    return name.lower().endswith((".yaml", ".yml")) and not name.startswith(".")
+
+
+_LOOK_ALIKE = re.compile(r"\.(ya?ml|yaml?|ymal|yalm)(?![a-z0-9])", re.IGNORECASE)
+
+
+def look_alikes(directory: str) -> list[str]:
+    """Warnings for files that look like manifests but are not read (``task.yaml.txt``,
+    ``task.yml.bak``, ``task.ymal``): a manifest saved under such a name would silently
+    describe nothing."""
+    out: list[str] = []
+    if not os.path.isdir(directory):
+        return out
+    for current, folders, files in os.walk(directory):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and not is_manifest_file(name) and _LOOK_ALIKE.search(name):
+                out.append(f"{os.path.join(current, name)}: not read: only files named *.yaml or *.yml "
+                           "are manifests")
+    return out
+
+
 def discover(directory: str) -> list[tuple[str, list[str]]]:
     """Manifest files under ``directory``, folder by folder (a folder before the folders
     in it), as paths the user recognises (``tasks.d/excel.yaml``). Hidden folders
@@ -53,8 +79,7 @@ def discover(directory: str) -> list[tuple[str, list[str]]]:
     found: list[tuple[str, list[str]]] = []
     for current, folders, files in os.walk(directory):
         folders[:] = sorted(f for f in folders if not f.startswith("."))
-        manifests = [os.path.join(current, f) for f in sorted(files)
-                     if f.endswith((".yaml", ".yml")) and not f.startswith(".")]
+        manifests = [os.path.join(current, f) for f in sorted(files) if is_manifest_file(f)]
         if manifests:
             found.append((current, manifests))
     return found

@@ -210,12 +210,15 @@ class Action(enum.Enum):
 
 @dataclass(frozen=True)
 class FieldChange:
-    """One changed field: a path in the canonical task (``Settings/ExecutionTimeLimit``)
-    and the values before and after, as display strings (None: absent)."""
+    """One changed field: a path in the canonical task (``Settings/ExecutionTimeLimit``),
+    the values before and after as display strings (None: absent), and the same values
+    as the canonical form holds them (``old``, ``new``: for JSON readers)."""
 
     field: str
     before: str | None
     after: str | None
+    old: Any = None
+    new: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,10 +7,17 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .errors import quoted
+
 MAX_SEGMENT = 200
 MAX_PATH = 238
 FORBIDDEN_CHARS = set('\\/:*?"<>|')
-_RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM[1-9]|LPT[1-9])(\..*)?$", re.IGNORECASE)
+# Device names ("Naming Files, Paths, and Namespaces", Microsoft Learn): CON, PRN, AUX,
+# NUL, COM0-COM9, LPT0-LPT9 and, since Windows reads the ISO 8859-1 superscript digits as
+# digits, COM¹ COM² COM³ LPT¹ LPT² LPT³; also the console's CONIN$ and CONOUT$. Each is
+# reserved with any extension too (NUL.txt is NUL).
+_RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM[0-9\u00b9\u00b2\u00b3]|LPT[0-9\u00b9\u00b2\u00b3]|CONIN\$|CONOUT\$)"
+                       r"(\..*)?$", re.IGNORECASE)
 
 
 def segment_problem(segment: str) -> str | None:
@@ -21,12 +28,12 @@ def segment_problem(segment: str) -> str | None:
         return f"is {len(segment)} characters long (at most {MAX_SEGMENT})"
     bad = sorted({c for c in segment if c in FORBIDDEN_CHARS})
     if bad:
-        return "contains " + " ".join(repr(c) for c in bad) + ' (not allowed: \\ / : * ? " < > |)'
+        return "contains " + " ".join(quoted(c) for c in bad) + ' (not allowed: \\ / : * ? " < > |)'
     for char in segment:
         if not char.isprintable() or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
             return f"contains the non-printable character U+{ord(char):04X}"
     if segment in (".", ".."):
-        return f"is {segment!r}"
+        return f"is {quoted(segment)}"
     if segment != segment.strip(" "):
         return "has a leading or trailing space"
     if segment.endswith("."):
@@ -36,9 +43,25 @@ def segment_problem(segment: str) -> str | None:
     return None
 
 
+def _fold(char: str) -> str:
+    """One character as Windows compares it, spelled in lower case where that spelling
+    stands for exactly the same upper-case character (so keys read like paths)."""
+    upper = char.upper()
+    if len(upper) != 1:
+        return char  # ß: Windows has no one-character upper case for it and keeps it
+    lower = upper.lower()
+    return lower if len(lower) == 1 and lower.upper() == upper else upper
+
+
 def key(path: str) -> str:
-    """The comparison key of a path: Task Scheduler paths are case-insensitive."""
-    return path.casefold()
+    """The comparison key of a path: Task Scheduler paths are case-insensitive, by
+    Windows' rule: each character upper-cased on its own (RtlUpcaseUnicodeChar, the
+    table NTFS keeps in $UpCase), never Unicode case folding. A character whose upper
+    case is several characters stays itself, so ``straße`` and ``STRASSE`` are two
+    names on Windows and two names here. Keys are spelled in lower case."""
+    if path.isascii():
+        return path.lower()
+    return "".join(_fold(c) for c in path)
 
 
 def normalize_root(root: str) -> str:
@@ -50,16 +73,16 @@ def normalize_root(root: str) -> str:
     inner = [s for s in segments if s != ""]
     if not inner:
         raise UsageError(
-            f"--root {root!r}: the root folder \\ is refused; name a folder such as \\Orchestrator\\"
+            f"--root {quoted(root)}: the root folder \\ is refused; name a folder such as \\Orchestrator\\"
         )
     # Empty segments are allowed only at the ends ("\X\" spellings), never inside.
     stripped = root.replace("/", "\\").strip("\\")
     if "\\\\" in stripped or stripped != "\\".join(inner):
-        raise UsageError(f"--root {root!r} is not a folder path")
+        raise UsageError(f"--root {quoted(root)} is not a folder path")
     for segment in inner:
         problem = segment_problem(segment)
         if problem:
-            raise UsageError(f"--root {root!r}: folder {segment!r} {problem}")
+            raise UsageError(f"--root {quoted(root)}: folder {quoted(segment)} {problem}")
     return "\\" + "\\".join(inner) + "\\"
 
 

@@ -139,7 +139,8 @@ def _run(loader: Loader, shares: list[list[tuple[int, Path, str]]], method: str,
         for share in shares[1:]:
             mine, theirs = context.Pipe()
             process = context.Process(target=work, daemon=True,
-                                      args=(theirs, str(loader.base), loader.root, share, convert_cron, prepare))
+                                      args=(theirs, str(loader.base), loader.root, share, convert_cron, prepare,
+                                            os.getpid()))
             process.start()
             theirs.close()
             workers.append((process, mine))
@@ -226,13 +227,66 @@ class _Share:
         return results
 
 
+def _parent_gone(parent: int) -> bool:
+    if sys.platform == "win32":  # pragma: no cover - Windows: a spawned child has its parent's handle
+        process = multiprocessing.parent_process()
+        return process is not None and not process.is_alive()
+    return os.getppid() != parent  # POSIX: an orphan is adopted by another process
+
+
+def _watch_parent(parent: int) -> None:
+    """A thread that ends this worker as soon as its parent is gone, wherever the
+    worker is (reading, or waiting for the parent's next message)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while not _parent_gone(parent):
+            time.sleep(0.25)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def detach_from_parent(parent: int) -> None:
+    """Make a worker die with its parent and let go of the parent's output.
+
+    A worker forked from ``plan`` holds copies of everything the parent had open,
+    stdout and stderr included: if the parent is killed (a CI step cancelled), a worker
+    left waiting would keep the step's pipes open and the step would wait for an output
+    that never ends. So the worker points its standard streams at the null device (it
+    reports through its pipe only), asks Linux to kill it when its parent dies
+    (PR_SET_PDEATHSIG, prctl(2)), and watches its parent besides (other systems, and a
+    parent that died before the request took effect)."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watcher does it
+            pass
+    if _parent_gone(parent):
+        os._exit(1)
+    _watch_parent(parent)
+
+
 def work(connection: Connection, directory: str, root: str, share: list[tuple[int, Path, str]],
-         convert_cron: Callable[..., Any] | None, prepare: Callable[[TaskSpec], Any] | None) -> None:
+         convert_cron: Callable[..., Any] | None, prepare: Callable[[TaskSpec], Any] | None,
+         parent: int | None = None) -> None:
     """A worker process: read and check its files, wait for the Defaults, compile and
     prepare its tasks."""
     import traceback
 
     try:
+        detach_from_parent(os.getppid() if parent is None else parent)
         mine = _Share(directory, root, share, convert_cron, prepare)
         connection.send(("read", mine.read()))
         connection.send(("compiled", mine.compile(connection.recv())))

@@ -38,6 +38,7 @@ class Actual:
     canonical: dict[str, Any]
     marker: Marker | None
     fingerprint: str  # of the task as read, to detect changes before a saved plan applies
+    note: str | None = None  # why a marker it carries was not taken as ours (a warning)
 
 
 def _name_case_differs(desired: str, live: str) -> bool:
@@ -49,6 +50,10 @@ def _marker_changes(item: Desired, found: Marker | None, update_passwords: bool)
     spec = item.spec
     if found is not None and found.protect != spec.protect:
         out.append(FieldChange("protect", diff.show(found.protect), diff.show(spec.protect)))
+    if found is not None and found.verified is False:
+        # Marked before RECONCILE_HMAC_KEY was set: its manifest claims it, so it is
+        # written again, with a signed marker.
+        out.append(FieldChange("marker", "(not signed)", "(signed with RECONCILE_HMAC_KEY)"))
     if spec.principal.password_env:
         # Passwords are never shown: only that one changed (or is being set again).
         if update_passwords:
@@ -56,6 +61,14 @@ def _marker_changes(item: Desired, found: Marker | None, update_passwords: bool)
         elif item.password_hmac and (found is None or found.extra.get("pwHmac") != item.password_hmac):
             out.append(FieldChange("password", "(stored)", f"(changed in {spec.principal.password_env})"))
     return out
+
+
+def _marker_reason(fields: list[FieldChange]) -> str:
+    """The reason of an update that changes only what the marker or password holds."""
+    kinds = {f.field for f in fields}
+    if "password" in kinds:
+        return "password"
+    return "protect changed" if "protect" in kinds else "sign the ownership marker"
 
 
 def _create(item: Desired, replaces: str | None = None) -> Change:
@@ -115,8 +128,8 @@ def plan(desired: list[Desired], actual: list[Actual], root: str, *, update_pass
             reason = "changed in the manifests and on the machine"
         elif drift:
             reason = "drift: changed on the machine since the last apply"
-        elif not [f for f in fields if f.field not in ("protect", "password")]:
-            reason = "password" if any(f.field == "password" for f in fields) else "protect changed"
+        elif not [f for f in fields if f.field not in ("protect", "password", "marker")]:
+            reason = _marker_reason(fields)
         else:
             reason = "manifest changed"
         changes.append(Change(
@@ -127,11 +140,18 @@ def plan(desired: list[Desired], actual: list[Actual], root: str, *, update_pass
 
     unmanaged: list[str] = []
     protected: list[str] = []
+    warnings: list[str] = []
     for key, live in sorted(live_by_key.items()):
         if key in matched:
             continue
         if not owns(live.marker, live.path):
             unmanaged.append(live.path)
+        elif live.marker is not None and live.marker.verified is False:
+            # Never deleted on the word of a marker nobody signed (README "Security").
+            unmanaged.append(live.path)
+            warnings.append(f"{live.path}: its ownership marker is not signed (made before "
+                            "RECONCILE_HMAC_KEY was set) and no manifest describes it, so it is left "
+                            "alone; delete it by hand, or add its manifest back to keep it")
         elif live.marker is not None and live.marker.protect:
             protected.append(live.path)
         else:
@@ -145,4 +165,5 @@ def plan(desired: list[Desired], actual: list[Actual], root: str, *, update_pass
         protected=tuple(protected),
         conflicts=tuple(conflicts),
         fingerprints={a.path: a.fingerprint for a in sorted(actual, key=lambda a: names.key(a.path))},
+        warnings=tuple(warnings),
     )

@@ -208,21 +208,29 @@ def _version(spec: TaskSpec) -> str:
     return f"{needed[0]}.{needed[1]}"
 
 
+def _part_of(task: etree._Element, path: str) -> etree._Element:
+    """An element the base template (templates/task.xml) always has."""
+    found = task.find(path)
+    if found is None:  # pragma: no cover - the template is part of the package
+        raise AssertionError(f"templates/task.xml has no {path}")
+    return found
+
+
 def build(spec: TaskSpec) -> etree._Element:
     """The task element without the ownership marker."""
     task = copy.deepcopy(_base())
     task.set("version", _version(spec))
-    registration = task.find(_NS + "RegistrationInfo")
+    registration = _part_of(task, _NS + "RegistrationInfo")
     for name, value in spec.registration:
         _sub(registration, name, value)
     if spec.description:
         _sub(registration, "Description", spec.description)
-    triggers = task.find(_NS + "Triggers")
+    triggers = _part_of(task, _NS + "Triggers")
     for trigger in spec.triggers:
         _trigger(triggers, trigger)
-    _principal(task.find(f"{_NS}Principals/{_NS}Principal"), spec)
-    _settings(task.find(_NS + "Settings"), spec.settings)
-    actions = task.find(_NS + "Actions")
+    _principal(_part_of(task, f"{_NS}Principals/{_NS}Principal"), spec)
+    _settings(_part_of(task, _NS + "Settings"), spec.settings)
+    actions = _part_of(task, _NS + "Actions")
     for action in spec.actions:
         if isinstance(action, ExecAction):
             exec_ = _sub(actions, "Exec")
@@ -285,19 +293,21 @@ def _canonical(spec: TaskSpec, task: etree._Element, resolve: normalize.Resolver
 
 
 def render(spec: TaskSpec, root: str, resolve: normalize.Resolver = accounts.well_known,
-           extra_marker: dict[str, Any] | None = None) -> Rendered:
-    """Render a task with its ownership marker (root, path, protect, content hash)."""
+           extra_marker: dict[str, Any] | None = None, marker_key: str | None = None) -> Rendered:
+    """Render a task with its ownership marker (root, path, protect, content hash),
+    signed with ``marker_key`` (RECONCILE_HMAC_KEY) when one is given."""
     task = build(spec)
     canonical_form = _canonical(spec, task, resolve)
     digest = normalize.fingerprint(canonical_form)
-    registration = task.find(_NS + "RegistrationInfo")
+    registration = _part_of(task, _NS + "RegistrationInfo")
     fields = marker.Marker(root=root, path=spec.path, protect=spec.protect, hash=digest,
-                           canonical_version=normalize.VERSION, extra=extra_marker or {})
+                           canonical_version=normalize.VERSION, extra=extra_marker or {},
+                           verified=True if marker_key else None)
     # RegistrationInfo is an xs:all: any order. Source and Documentation go first.
     source = etree.Element(_NS + "Source")
     source.text = marker.SOURCE
     documentation = etree.Element(_NS + "Documentation")
-    documentation.text = fields.dumps()
+    documentation.text = fields.dumps(marker_key)
     registration.insert(0, documentation)
     registration.insert(0, source)
     return Rendered(path=spec.path, xml=serialize(task), canonical=canonical_form, hash=digest,

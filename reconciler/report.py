@@ -7,8 +7,8 @@ import html
 import json
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import diff
-from .model import Action, Change, Plan
+from . import plan_words
+from .model import Action, Change, FieldChange, Plan
 
 if TYPE_CHECKING:
     from .apply import Outcome
@@ -34,33 +34,11 @@ class Palette:
         return self._wrap("1", text)
 
 
-def _field_lines(change: Change) -> list[str]:
-    lines = []
-    for field in change.fields:
-        before = field.before if field.before is not None else "(none)"
-        after = field.after if field.after is not None else "(none)"
-        lines.append(f"{field.field}: {before} -> {after}")
-    return lines
-
-
-def _summary_lines(canonical: dict[str, Any] | None) -> list[str]:
-    if not canonical:
-        return []
-    canonical = diff.readable(canonical)
-    lines = []
-    for trigger in canonical.get("Triggers", []):
-        lines.append("trigger: " + diff.trigger_summary(trigger))
-    for action in canonical.get("Actions", []):
-        lines.append("action: " + diff.action_summary(action))
-    principal = canonical.get("Principal", {})
-    who = principal.get("UserId") or principal.get("GroupId")
-    if who:
-        from . import accounts
-
-        lines.append("runs as: " + accounts.display(who))
-    if canonical.get("Settings", {}).get("Enabled") is False:
-        lines.append("disabled")
-    return lines
+def _line_text(line: plan_words.Line, action: Action) -> str:
+    """``timeout: 30m -> 45m`` (an update), ``timeout: 30m`` (a create)."""
+    if action is Action.CREATE:
+        return f"{line.label}: {line.after}"
+    return f"{line.label}: {line.before or plan_words.NONE} -> {line.after or plan_words.NONE}"
 
 
 def text(plan: Plan, palette: Palette | None = None, quiet: bool = False,
@@ -75,13 +53,7 @@ def text(plan: Plan, palette: Palette | None = None, quiet: bool = False,
         head = f"{change.action.symbol} {change.path}"
         note = f"  ({change.reason})" if change.action is not Action.CREATE or change.replaces else ""
         out.append(palette.action(change.action, head) + palette.dim(note))
-        if change.action is Action.CREATE:
-            body = _summary_lines(change.after)
-        elif change.action is Action.UPDATE:
-            body = _field_lines(change)
-        else:
-            body = []
-        out.extend("    " + line for line in body)
+        out.extend("    " + _line_text(line, change.action) for line in plan_words.describe(change, plan.root))
     for message in plan.conflicts:
         out.append(f"! conflict: {message}")
     if plan.protected and not quiet:
@@ -100,7 +72,16 @@ def text(plan: Plan, palette: Palette | None = None, quiet: bool = False,
     return "\n".join(out) + "\n"
 
 
-def _change_json(change: Change, with_xml: bool) -> dict[str, Any]:
+def _field_json(field: FieldChange) -> dict[str, Any]:
+    return {"field": field.field, "before": field.before, "after": field.after,
+            "before_value": field.old, "after_value": field.new}
+
+
+def _line_json(line: plan_words.Line) -> dict[str, Any]:
+    return {"label": line.label, "before": line.before, "after": line.after, "fields": list(line.fields)}
+
+
+def _change_json(change: Change, with_xml: bool, root: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "path": change.path,
         "action": change.action.value,
@@ -108,7 +89,8 @@ def _change_json(change: Change, with_xml: bool) -> dict[str, Any]:
         "drift": change.drift,
         "manifest": change.origin,
         "protect": change.protect,
-        "fields": [{"field": f.field, "before": f.before, "after": f.after} for f in change.fields],
+        "fields": [_field_json(f) for f in change.fields],
+        "lines": [_line_json(line) for line in plan_words.describe(change, root)],
         "before": change.before,
         "after": change.after,
     }
@@ -134,7 +116,7 @@ def as_dict(plan: Plan, with_xml: bool = False) -> dict[str, Any]:
             "conflicts": len(plan.conflicts),
             "text": plan.summary(),
         },
-        "changes": [_change_json(c, with_xml) for c in plan.changes],
+        "changes": [_change_json(c, with_xml, plan.root) for c in plan.changes],
         "unmanaged": list(plan.unmanaged),
         "protected": list(plan.protected),
         "conflicts": list(plan.conflicts),
@@ -160,6 +142,16 @@ def _md_code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def _md_lines(change: Change, root: str) -> list[str]:
+    """An update as a table (what, before, after); a create as a list of its attributes."""
+    lines = plan_words.describe(change, root)
+    if change.action is Action.UPDATE and lines:
+        return ["| field | before | after |", "|---|---|---|"] + [
+            f"| {_md_escape(line.label)} | {_md_code(line.before or plan_words.NONE)} "
+            f"| {_md_code(line.after or plan_words.NONE)} |" for line in lines]
+    return [f"- {_md_escape(line.label)}: {_md_code(line.after or plan_words.NONE)}" for line in lines]
+
+
 def markdown(plan: Plan, next_runs: Callable[[Change], list[str]] | None = None) -> str:
     out = [f"### reconcile.py plan for `{plan.root}`", ""]
     out += [
@@ -171,6 +163,10 @@ def markdown(plan: Plan, next_runs: Callable[[Change], list[str]] | None = None)
         f"**{plan.summary()}**",
         "",
     ]
+    if plan.warnings:
+        out.extend(f"> **Warning:** {_md_escape(w)}" + ("  " if i < len(plan.warnings) - 1 else "")
+                   for i, w in enumerate(plan.warnings))
+        out.append("")
     if plan.conflicts:
         out.append("**Conflicts** (the plan cannot be applied):")
         out.append("")
@@ -179,22 +175,13 @@ def markdown(plan: Plan, next_runs: Callable[[Change], list[str]] | None = None)
     for change in plan.changes:
         if change.action is Action.NOOP:
             continue
-        drift = " (drift)" if change.drift else ""
+        drift = " (drift)" if change.drift and "drift" not in change.reason else ""
         out.append("<details>")
         # Inside HTML, markdown escapes are not read: escape for HTML instead.
         out.append(f"<summary><code>{change.action.symbol}</code> {html.escape(change.path)} "
                    f"— {html.escape(change.reason)}{drift}</summary>")
         out.append("")
-        if change.action is Action.UPDATE and change.fields:
-            out.append("| field | before | after |")
-            out.append("|---|---|---|")
-            for field in change.fields:
-                out.append(f"| {_md_code(field.field)} | {_md_code(field.before or '(none)')} "
-                           f"| {_md_code(field.after or '(none)')} |")
-        elif change.action is Action.CREATE:
-            for line in _summary_lines(change.after):
-                label, _, value = line.partition(": ")
-                out.append(f"- {label}: {_md_code(value)}" if value else f"- {_md_escape(line)}")
+        out.extend(_md_lines(change, plan.root))
         if next_runs is not None and change.action is not Action.DELETE:
             runs = next_runs(change)
             if runs:

@@ -7,8 +7,11 @@ import unicodedata
 from .app.status import Status
 
 
+FORMAT_VERSION = 1
+
+
 def status_json(status: Status) -> str:
-    body = {"root": status.root, "backend": status.backend, "note": status.note,
+    body = {"format_version": FORMAT_VERSION, "root": status.root, "backend": status.backend, "note": status.note,
             "warnings": list(status.warnings), "tasks": [row.as_dict() for row in status.rows]}
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 

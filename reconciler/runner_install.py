@@ -35,6 +35,9 @@ ADMINISTRATORS = "*S-1-5-32-544"
 SYSTEM = "*S-1-5-18"
 AUTHENTICATED_USERS = "*S-1-5-11"
 FOLDERS = ("history", "state", "locks", "logs", "accounts")
+# In the home: the installed runner's version and payload format, which plan compares
+# with its own (README "Workflows: the runner").
+RUNNER_STAMP = "runner.json"
 PRIVATE_FOLDERS = ("history", "logs")
 EVENT_KEY = rf"SYSTEM\CurrentControlSet\Services\EventLog\{EVENT_LOG}\{EVENT_SOURCE}"
 
@@ -94,6 +97,15 @@ def copy_runner(python: Path) -> Path:
     for destination, source in files.items():
         shutil.copyfile(source, purelib / destination)
     return target
+
+
+def stamp_text() -> str:
+    """What ``<home>\\runner.json`` says: the runner's version and payload format."""
+    import json
+
+    from .runner import FORMAT, VERSION
+
+    return json.dumps({"version": VERSION, "format": FORMAT}) + "\n"
 
 
 def verify(python: Path) -> str:
@@ -205,6 +217,7 @@ def install(home: str, accounts_: list[str] | tuple[str, ...] = (), base_python:
     python = create_venv(home_path / "venv", base)
     target = copy_runner(python)
     version = verify(python)
+    (home_path / RUNNER_STAMP).write_text(stamp_text(), encoding="utf-8")
     say(f"runner installed: {python} ({version}; files in {target})")
     if sys.platform == "win32":  # pragma: no cover - Windows
         warning = _base_interpreter_warning(base)

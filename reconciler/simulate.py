@@ -40,7 +40,7 @@ _DAY = 86400
 _BOUNDARY = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:\d{2})?\s*$"
 )
-_TIME_BASED = ("TimeTrigger", "CalendarTrigger")
+TIME_BASED = ("TimeTrigger", "CalendarTrigger")
 _WEEK_STARTS_ON = 6  # Sunday, as date.weekday() counts (Monday 0): see the docstring
 
 
@@ -67,7 +67,7 @@ def _boundary(text: Any) -> int | None:
         return None
 
 
-def _duration(text: Any) -> int | None:
+def duration_seconds(text: Any) -> int | None:
     if text is None:
         return None
     value = parse_iso(str(text))
@@ -87,8 +87,8 @@ class _Trigger:
         self.start = start
         self.end = _boundary(body.get("EndBoundary"))
         repetition = body.get("Repetition") or {}
-        self.interval = _duration(repetition.get("Interval")) if repetition.get("Interval") else None
-        self.length = _duration(repetition.get("Duration")) if self.interval else None
+        self.interval = duration_seconds(repetition.get("Interval")) if repetition.get("Interval") else None
+        self.length = duration_seconds(repetition.get("Duration")) if self.interval else None
         if self.interval is not None and self.interval <= 0:
             self.interval = None
 
@@ -104,10 +104,10 @@ class _Trigger:
         return range(first + skip * self.interval, last + 1, self.interval)
 
 
-_DayTest = Callable[[int, datetime.date], bool]
+DayRule = Callable[[int, datetime.date], bool]
 
 
-def _days(schedule_kind: str, schedule: dict[str, Any], start_day: int) -> _DayTest | None:
+def day_rule(schedule_kind: str, schedule: dict[str, Any], start_day: int) -> DayRule | None:
     """Does the schedule fire on a day (days since 0001-01-01, and its date)? None for a
     schedule this module does not know."""
     if schedule_kind == "ScheduleByDay":
@@ -153,7 +153,7 @@ def _calendar(trigger: _Trigger, low: int, high: int) -> Iterator[Sequence[int]]
     if len(kinds) != 1:
         return
     start_day, time_of_day = divmod(trigger.start, _DAY)
-    scheduled = _days(kinds[0], body[kinds[0]], start_day)
+    scheduled = day_rule(kinds[0], body[kinds[0]], start_day)
     if scheduled is None:
         return
     if trigger.interval is not None and trigger.length is None:
@@ -183,7 +183,7 @@ def _calendar(trigger: _Trigger, low: int, high: int) -> Iterator[Sequence[int]]
 def _enabled_triggers(triggers: list[dict[str, Any]]) -> Iterator[_Trigger]:
     for item in triggers:
         for kind, body in item.items():
-            if kind not in _TIME_BASED or not isinstance(body, dict):
+            if kind not in TIME_BASED or not isinstance(body, dict):
                 continue
             if body.get("Enabled", True) is False:
                 continue
@@ -222,10 +222,16 @@ def fire_times(triggers: list[dict[str, Any]], start: datetime.datetime,
 
 
 def next_runs(canonical_task: dict[str, Any], after: datetime.datetime,
-              count: int) -> list[datetime.datetime]:
+              count: int, zone: Any = None) -> list[datetime.datetime]:
     """The next ``count`` start times strictly after ``after``; [] for a disabled task.
     Looks ahead in growing windows, up to 400 years past the last StartBoundary
-    (the Gregorian calendar repeats every 400 years)."""
+    (the Gregorian calendar repeats every 400 years). With a ``zone``
+    (``simulate_dst.Zone``), the days clocks change are shown as Task Scheduler runs them
+    there (``simulate_dst``); without one, in naive wall-clock time."""
+    if zone is not None:
+        from .simulate_dst import next_runs as next_runs_in_zone
+
+        return next_runs_in_zone(canonical_task, after, count, zone)
     if count <= 0 or canonical_task.get("Settings", {}).get("Enabled", True) is False:
         return []
     triggers = list(canonical_task.get("Triggers", []))

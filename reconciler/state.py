@@ -29,10 +29,12 @@ def body(xml: str) -> str:
 
 
 def actual_tasks(state: State, root: str, resolve: normalize.Resolver,
-                 known: dict[str, Any] | None = None) -> list[Actual]:
+                 known: dict[str, Any] | None = None, marker_key: str | None = None) -> list[Actual]:
     """``known``: the Rendered manifests by ``body(xml)``: a live task whose text is
     exactly what was rendered is that task (its canonical form and marker are known) and
-    needs no second reading. Anything else is parsed and canonicalised."""
+    needs no second reading. Anything else is parsed and canonicalised, and its marker
+    read as untrusted (``marker.inspect``: the root must match; with ``marker_key``,
+    RECONCILE_HMAC_KEY, only markers signed with it count)."""
     out: list[Actual] = []
     known = known or {}
     for key, live in sorted(state.tasks.items()):
@@ -52,6 +54,7 @@ def actual_tasks(state: State, root: str, resolve: normalize.Resolver,
             raise PartialReadError(
                 f"{live.path}: cannot read this task, so nothing was changed: {err}"
             ) from None
-        out.append(Actual(path=live.path, canonical=canonical, marker=marker.read(element),
-                          fingerprint=live_fingerprint(live.xml)))
+        reading = marker.inspect(element, root, marker_key)
+        out.append(Actual(path=live.path, canonical=canonical, marker=reading.marker,
+                          fingerprint=live_fingerprint(live.xml), note=reading.problem))
     return out

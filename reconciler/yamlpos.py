@@ -159,7 +159,7 @@ def load_all(text: str) -> list[Document]:
     try:
         return _Reader().read(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as err:
-        raise _marked_error(err) from None
+        raise _marked_error(err, text) from None
     except yaml.reader.ReaderError as err:
         raise _reader_error(err, text) from None
     except yaml.YAMLError as err:  # pragma: no cover - libyaml errors without marks
@@ -167,14 +167,17 @@ def load_all(text: str) -> list[Document]:
         raise YamlError(1, 1, f"invalid YAML: {first}") from None
 
 
-def _marked_error(err: yaml.MarkedYAMLError) -> YamlError:
+def _marked_error(err: yaml.MarkedYAMLError, text: str) -> YamlError:
+    from .yamlhints import hint
+
     problem_mark = err.problem_mark or err.context_mark
     line = problem_mark.line + 1 if problem_mark else 1
     column = problem_mark.column + 1 if problem_mark else 1
     message = err.problem or err.context or "invalid YAML"
     if err.context and err.problem:
         message = f"{err.problem} ({err.context})"
-    return YamlError(line, column, f"invalid YAML: {message}")
+    advice = hint(text, line, column, message)
+    return YamlError(line, column, f"invalid YAML: {message}" + (f"; {advice}" if advice else ""))
 
 
 def _reader_error(err: yaml.reader.ReaderError, text: str) -> YamlError:
@@ -281,7 +284,8 @@ class _Reader:
         mark = event.start_mark
         line, column = mark.line + 1, mark.column + 1
         if event.anchor not in self.anchors:
-            raise YamlError(line, column, f"unknown alias *{event.anchor}")
+            raise YamlError(line, column, f"unknown alias *{event.anchor}; a value that starts with * "
+                                          "is an alias in YAML: quote it if it is text")
         value, size = self.anchors[event.anchor]
         total += size
         if total > MAX_EXPANDED_NODES:

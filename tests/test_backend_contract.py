@@ -317,3 +317,24 @@ def test_capabilities_are_declared(machine: Machine) -> None:
     caps = machine.backend.capabilities
     assert isinstance(caps.parallel_writes, bool) and isinstance(caps.can_run, bool)
     assert caps.run_history or not caps.can_run  # a task that can run has a last run to show
+
+
+def test_remove_folder_takes_only_an_empty_folder(machine: Machine) -> None:
+    spec = _spec("nightly", root=machine.root, folder=("Finance", "Daily"))
+    _register(machine, spec)
+    folder = machine.root + "Finance"
+    if not machine.backend.capabilities.removes_folders:
+        with pytest.raises(BackendError, match="cannot remove a folder"):
+            machine.backend.remove_folder(folder)
+        return
+    with pytest.raises(BackendError, match="still holds tasks"):
+        machine.backend.remove_folder(folder)
+    assert [t.path for t in machine.backend.read_state(machine.root).tasks.values()] == [spec.path]
+    machine.backend.delete(spec.path)
+    machine.backend.remove_folder(machine.root)  # the root and every empty folder in it
+    machine.backend.remove_folder(machine.root)  # already gone: nothing to do
+    assert machine.backend.read_state(machine.root).tasks == {}
+    _register(machine, spec)  # the folders are made again as needed
+    assert [t.path for t in machine.backend.read_state(machine.root).tasks.values()] == [spec.path]
+    with pytest.raises(BackendError):
+        machine.backend.remove_folder("\\Other\\")

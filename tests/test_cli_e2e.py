@@ -43,7 +43,7 @@ def test_one_changed_field_gives_one_update(workspace: Path) -> None:
     assert result.code == 2, result.err
     changed = [line for line in result.out.splitlines() if line.startswith(("+", "~", "-"))]
     assert changed == ["~ \\Orchestrator\\excel-processing  (manifest changed)"]
-    assert 'Settings/ExecutionTimeLimit: "PT30M" -> "PT45M"' in result.out
+    assert "    timeout: 30m -> 45m\n" in result.out
     assert result.out.strip().splitlines()[-1] == "Plan: 0 to add, 1 to change, 0 to delete."
 
 

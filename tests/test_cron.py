@@ -84,9 +84,15 @@ CONVERSIONS: list[tuple[str, list[str], bool]] = [
     ("5/15 * * * *", ["time 00:05 every PT15M"], False),
     ("7 * * * *", ["time 00:07 every PT1H"], False),
     ("@hourly", ["time 00:00 every PT1H"], False),
-    ("0 */2 * * *", ["time 00:00 every PT2H"], False),
-    ("0 1-23/2 * * *", ["time 01:00 every PT2H"], False),
-    ("*/30 */2 * * *", ["time 00:00 every PT2H", "time 00:30 every PT2H"], False),
+    # A period that does not divide an hour would drift an hour after a daylight saving
+    # change if Windows steps repetitions in elapsed time: fixed daily times instead.
+    ("0 */2 * * *", [f"daily {h:02d}:00" for h in range(0, 24, 2)], False),
+    ("0 1-23/2 * * *", [f"daily {h:02d}:00" for h in range(1, 24, 2)], False),
+    ("*/30 */2 * * *", [f"daily {h:02d}:{m:02d}" for h in range(0, 24, 2) for m in (0, 30)], False),
+    ("15 */6 * * *", ["daily 00:15", "daily 06:15", "daily 12:15", "daily 18:15"], False),
+    # ... or, past 48 triggers, daily windows cut where clocks change.
+    ("*/10 */2 * * *", [f"daily {h:02d}:{m:02d}" for h in (0, 2) for m in range(0, 60, 10)]
+     + [f"daily 04:{m:02d} every PT2H for PT18H" for m in range(0, 60, 10)], False),
     # */7 restarts at :00 every hour: one column per minute, never a drifting PT7M.
     ("*/7 * * * *", [f"time 00:{m:02d} every PT1H" for m in range(0, 60, 7)], False),
     ("*/7 9-17 * * *", [f"daily {h:02d}:00 every PT7M for PT56M" for h in range(9, 18)], False),
@@ -96,13 +102,17 @@ CONVERSIONS: list[tuple[str, list[str], bool]] = [
     ("30 9-17 * * *", ["daily 09:30 every PT1H for PT8H"], False),
     ("0,30 9-10 * * *", ["daily 09:00 every PT30M for PT1H30M"], False),
     ("30 8-23/3 * * *", ["daily 08:30 every PT3H for PT15H"], False),
-    ("0 0,6,12,18 * * 1-5", [f"weekly {WEEKDAYS_MON_FRI} 00:00 every PT6H for PT18H"], False),
+    # A window is cut at 01:00, 02:00, 03:00 and 04:00, where clocks change.
+    ("0 0,6,12,18 * * 1-5", [f"weekly {WEEKDAYS_MON_FRI} 00:00", f"weekly {WEEKDAYS_MON_FRI} 06:00 every PT6H for PT12H"],
+     False),
+    ("0 0-6 * * *", ["daily 00:00", "daily 01:00", "daily 02:00", "daily 03:00", "daily 04:00 every PT1H for PT2H"], False),
     ("25 0,6-23 * * *", ["daily 00:25", "daily 06:25 every PT1H for PT17H"], False),
-    ("*/5 * * * 1-5", [f"weekly {WEEKDAYS_MON_FRI} 00:00 every PT5M for PT23H55M"], False),
-    ("* 0-4,22-23 * * 1-5", [f"weekly {WEEKDAYS_MON_FRI} 00:00 every PT1M for PT4H59M",
-                             f"weekly {WEEKDAYS_MON_FRI} 22:00 every PT1M for PT1H59M"], False),
+    ("*/5 * * * 1-5", [f"weekly {WEEKDAYS_MON_FRI} {h:02d}:00 every PT5M for PT55M" for h in range(4)]
+     + [f"weekly {WEEKDAYS_MON_FRI} 04:00 every PT5M for PT19H55M"], False),
+    ("* 0-4,22-23 * * 1-5", [f"weekly {WEEKDAYS_MON_FRI} {h:02d}:00 every PT1M for PT59M" for h in range(5)]
+     + [f"weekly {WEEKDAYS_MON_FRI} 22:00 every PT1M for PT1H59M"], False),
     # Windows never wrap midnight (exact from the first minute of start_date).
-    ("0 22-23,0-5 * * *", ["daily 00:00 every PT1H for PT5H", "daily 22:00", "daily 23:00"], False),
+    ("0 22-23,0-5 * * *", [f"daily {h:02d}:00" for h in (0, 1, 2, 3, 4, 5, 22, 23)], False),
     # Two fires would need Duration == Interval: two plain triggers instead.
     ("0 9,17 * * *", ["daily 09:00", "daily 17:00"], False),
     ("0,30 9 * * *", ["daily 09:00", "daily 09:30"], False),
@@ -155,7 +165,8 @@ CONVERSIONS: list[tuple[str, list[str], bool]] = [
     ("17 23-23/24 * * *", ["daily 23:17"], False),
     # Odd but valid crontab.
     ("0 */45 * * *", ["daily 00:00"], False),
-    ("* * * * */10", ["weekly Sun 00:00 every PT1M for PT23H59M"], False),
+    ("* * * * */10", [f"weekly Sun {h:02d}:00 every PT1M for PT59M" for h in range(4)]
+     + ["weekly Sun 04:00 every PT1M for PT19H59M"], False),
     ("  0   9  *  *  1  ", ["weekly Mon 09:00"], False),
 ]
 

@@ -198,7 +198,6 @@ CASES = [
     ("interval-sub-minute", repetition("PT5S"), INVALID, r"^\(\d+,24\):Interval:PT5S$"),
     ("interval-over-31-days", repetition("P32D"), INVALID, r":Interval:P32D$"),
     ("duration-sub-minute", repetition("PT1M", "PT30S"), INVALID, r":Duration:PT30S$"),
-    ("duration-not-above-interval", repetition("PT10M", "PT10M"), INVALID, r":Duration:PT10M$"),
     ("duration-below-interval", repetition("PT1H", "PT30M"), INVALID, r":Duration:PT30M$"),
     ("duration-huge", repetition("PT1M", "P99999999DT23H59M59S"), INVALID, r":Duration:P99999999DT23H59M59S$"),
     ("duration-not-iso", with_settings("    <ExecutionTimeLimit>72h</ExecutionTimeLimit>"), INVALID,
@@ -295,6 +294,7 @@ def test_position_matches_windows_example(emu: Emulator) -> None:
     with_trigger(trigger_block(48)),
     task_xml(PRINCIPAL + "\n" + actions_block(32)),
     repetition("PT1M", "PT2M"),
+    repetition("PT10M", "PT10M"),  # two starts: IRepetitionPattern counts both ends
     repetition("P31D"),
     with_settings("    <Volatile>false</Volatile>", "1.4"),
     with_settings("    <UseUnifiedSchedulingEngine>true</UseUnifiedSchedulingEngine>\n"
@@ -303,7 +303,7 @@ def test_position_matches_windows_example(emu: Emulator) -> None:
     task_xml(ACTIONS, declaration=False),  # no declaration: fine
     task_xml(ACTIONS, version=""),  # no version attribute: fine
     with_settings("    <ExecutionTimeLimit>P3650D</ExecutionTimeLimit>"),
-], ids=["48-triggers", "32-actions", "duration-above-interval", "interval-31-days", "volatile-1.4",
+], ids=["48-triggers", "32-actions", "duration-above-interval", "duration-equals-interval", "interval-31-days", "volatile-1.4",
         "maintenance-1.4", "empty-containers", "no-declaration", "no-version", "P3650D"])
 def test_valid_documents(emu: Emulator, document: str) -> None:
     result = emu.create("\\Orchestrator\\ok", document)

@@ -60,8 +60,9 @@ def test_update_shows_the_changed_field() -> None:
     result = plan([desired(wanted)], [live(spec())], ROOT)
     (change,) = result.changes
     assert change.action is Action.UPDATE and not change.drift
-    assert [(f.field, f.before, f.after) for f in change.fields] == [
-        ("Settings/ExecutionTimeLimit", '"PT30M"', '"PT1H"')]
+    # Said as a manifest writes durations, kept as Task Scheduler writes them for JSON.
+    assert [(f.field, f.before, f.after, f.old, f.new) for f in change.fields] == [
+        ("Settings/ExecutionTimeLimit", "30m", "1h", "PT30M", "PT1H")]
     assert change.reason == "manifest changed"
 
 
@@ -151,7 +152,7 @@ def test_trigger_changes_are_matched_by_kind() -> None:
     wanted = spec(triggers=(CalendarTrigger(start="2000-01-03T10:00:00", schedule=ByDay()),))
     (change,) = plan([desired(wanted)], [live(spec())], ROOT).changes
     assert [(f.field, f.before, f.after) for f in change.fields] == [
-        ("Triggers[0]/CalendarTrigger/StartBoundary", '"2000-01-03T09:30:00"', '"2000-01-03T10:00:00"')]
+        ("Triggers[0]/CalendarTrigger/StartBoundary", "2000-01-03T09:30:00", "2000-01-03T10:00:00")]
 
 
 def _password_task(**changes) -> TaskSpec:

@@ -491,3 +491,15 @@ def test_a_broken_status_read_prints_a_warning(machine: tuple[Path, dict[str, st
     assert result.code == 0
     assert "Access is denied" in result.err + result.out
     assert "keeps no run history" not in result.out  # the schtasks backend does; it failed to read it
+
+
+@pytest.mark.parametrize("locale", ["en-US", "de-DE", "ja-JP"])
+def test_status_json_states_are_the_same_words_in_every_locale(machine: tuple[Path, dict[str, str]],
+                                                               locale: str) -> None:
+    workspace, env = machine
+    result = run_cli("--backend", "schtasks", "status", "--format", "json", cwd=workspace,
+                     env={**env, "SCHTASKS_EMULATOR_LOCALE": locale})
+    document = json.loads(result.out)
+    assert document["format_version"] == 1
+    states = {r["path"]: r["state"] for r in document["tasks"]}
+    assert states == {path: status.lower() for path, (_e, status, _l, _r, _n) in EXPECTED.items()}

@@ -7,11 +7,13 @@ import ast
 import base64
 import copy
 import json
+import os
 import subprocess
 import sys
+import uuid
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -352,7 +354,7 @@ def test_check_run() -> None:
     found = dict(workflow.check_run(run))
     assert found[("retry", "max")] == "retry.max (1m) must be at least retry.initial (10m)"
     assert found[("attemptTimeout",)] == "attemptTimeout must be at least 1s"
-    assert found[("when", 0, "fileExists")].startswith("fileExists 'relative\\\\file.csv': write an absolute path")
+    assert found[("when", 0, "fileExists")].startswith("fileExists 'relative\\file.csv': write an absolute path")
     assert found[("when", 1, "urlReachable")] == "'ftp://example.com/x' must be an http:// or https:// URL"
     assert found[("when", 2, "urlReachable", "url")] == "'https:///nohost' names no host"
     assert found[("when", 4, "command", "arguments")] == "arguments cannot contain line breaks"
@@ -476,9 +478,34 @@ def test_runner_imports_only_the_standard_library() -> None:
                 assert top in sys.stdlib_module_names or module in allowed_local, (destination, module)
 
 
-def test_runner_install_creates_a_working_isolated_runner(tmp_path: Path) -> None:
+def _powershell(script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", script],
+                          capture_output=True, text=True, env={**os.environ, **env}, timeout=300, check=False)
+
+
+@pytest.fixture
+def run_account() -> Iterator[str]:
+    """An account for ``runner-install --account``. Off Windows no permissions are set, so
+    any name does. On Windows the account must exist (icacls resolves it): a local account
+    is created for the run, without a password (nothing logs on as it), and removed
+    afterwards; a hosted runner belongs to no domain."""
+    if sys.platform != "win32":
+        yield "CONTOSO\\svc"
+        return
+    name = f"rcci{uuid.uuid4().hex[:8]}"
+    created = _powershell("New-LocalUser -Name $env:ACCOUNT -NoPassword -Description 'reconcile.py test' | Out-Null",
+                          ACCOUNT=name)
+    if created.returncode != 0:
+        pytest.skip(f"cannot create a local account for the run (needs elevation): {created.stderr.strip()[:200]}")
+    try:
+        yield f"{os.environ.get('COMPUTERNAME', '.')}\\{name}"
+    finally:
+        _powershell("Remove-LocalUser -Name $env:ACCOUNT", ACCOUNT=name)
+
+
+def test_runner_install_creates_a_working_isolated_runner(tmp_path: Path, run_account: str) -> None:
     said: list[str] = []
-    result = install(str(tmp_path / "home"), ["CONTOSO\\svc"], say=said.append)
+    result = install(str(tmp_path / "home"), [run_account], say=said.append)
     python = Path(result["python"])
     assert python.exists()
     package = Path(result["package"])
@@ -486,7 +513,7 @@ def test_runner_install_creates_a_working_isolated_runner(tmp_path: Path) -> Non
         ["reconciler/__init__.py", *runner_files()])
     assert "spec:" in said and "  runner:" in said
     assert f"    python: '{python}'" in said and f"    home: '{tmp_path / 'home'}'" in said
-    assert (tmp_path / "home" / "accounts" / workflow.store_account("CONTOSO\\svc") / "state").is_dir()
+    assert (tmp_path / "home" / "accounts" / workflow.store_account(run_account) / "state").is_dir()
     # the installed runner runs a real task in isolated mode (no checkout, no PYTHONPATH)
     action = workflow.runner_action("\\Orchestrator\\t", (ExecAction(command=sys.executable, arguments='-c "pass"'),),
                                     workflow.RunSpec(), {"python": str(python), "home": result["home"]})

@@ -27,6 +27,7 @@ from ..model import Action, Plan, TaskSpec
 if TYPE_CHECKING:
     from ..manifest import Selection
     from ..planner import Actual, Desired
+    from .preflight import Rails
 
 
 # --- the desired state ----------------------------------------------------------------
@@ -55,9 +56,11 @@ def desired_one(spec: TaskSpec, root: str, resolve: Callable[[str], str]) -> Des
     from ..planner import Desired
     from ..render import render
 
+    from ..marker import marker_key
+
     digest = password_hmac(spec)
     extra = {"pwHmac": digest} if digest else None
-    return Desired(spec, render(spec, root, resolve, extra), digest)
+    return Desired(spec, render(spec, root, resolve, extra, marker_key()), digest)
 
 
 def load_desired(directory: str, root: str, backend: Backend,
@@ -110,6 +113,7 @@ def read_actual(backend: Backend, root: str, wanted: Sequence[Desired] = (),
                 early: EarlyRead | None = None) -> ActualState:
     """The root's live tasks in canonical form (one backend read). A live task whose text
     is exactly one of ``wanted``'s rendered XML is known without parsing it again."""
+    from ..marker import marker_key
     from ..state import actual_tasks, body
 
     state = (early.state() if early else None) or backend.read_state(root)
@@ -121,7 +125,9 @@ def read_actual(backend: Backend, root: str, wanted: Sequence[Desired] = (),
         settled = settle(state, wanted, backend.resolve_account)
         known.update(settled.known)
         warnings += settled.warnings
-    return ActualState(actual_tasks(state, root, backend.resolve_account, known), warnings)
+    tasks = actual_tasks(state, root, backend.resolve_account, known, marker_key())
+    warnings += tuple(f"{a.path}: {a.note}" for a in tasks if a.note)
+    return ActualState(tasks, warnings)
 
 
 # --- planning ---------------------------------------------------------------------------
@@ -141,16 +147,50 @@ def make_plan(desired: list[Desired], actual: ActualState, root: str, *,
 class Planned:
     plan: Plan
     actual: ActualState
+    refused: bool = False  # apply with the same deletion rails would refuse it
+
+
+def live_spelling(actual: ActualState, root: str) -> str:
+    """The root as the machine spells it. Task Scheduler compares paths without case, so
+    ``--root orchestrator`` names the folder ``\\Orchestrator\\``; the rendered tasks must
+    carry the folder's own spelling (in their marker, runner payload, wake triggers), or
+    every task would read as changed. Taken from the live tasks' paths; with none, the
+    spelling given is as good as any."""
+    depth = len(names.split_folder(root))
+    for task in actual.tasks:
+        spelled = "\\" + "\\".join(task.path.strip("\\").split("\\")[:depth]) + "\\"
+        if names.key(spelled) == names.key(root):
+            return spelled
+    return root
+
+
+def _respelled(directory: str, root: str, backend: Backend, desired: list[Desired],
+               early: EarlyRead, select: Selection | None = None) -> tuple[str, list[Desired], ActualState]:
+    """The manifests rendered for the root as the machine spells it, and the live state
+    (read once: ``early``)."""
+    actual = read_actual(backend, root, desired, early)
+    spelled = live_spelling(actual, root)
+    if spelled != root:
+        desired = load_desired(directory, spelled, backend, select=select)
+        actual = read_actual(backend, spelled, desired, early)
+    return spelled, desired, actual
 
 
 def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool = False,
-         select: Selection | None = None) -> Planned:
+         rails: Rails | None = None, select: Selection | None = None) -> Planned:
     """Manifests against the live state; the state is read while manifests are still
-    being read on other cores."""
+    being read on other cores. The plan also warns about what apply would refuse with
+    the same ``rails``, and about manifest look-alikes."""
+    from ..manifest import look_alikes
+    from . import preflight
+
     early = EarlyRead(backend, root)
     desired = load_desired(directory, root, backend, meanwhile=early, select=select)
-    actual = read_actual(backend, root, desired, early)
-    return Planned(make_plan(desired, actual, root, update_passwords=update_passwords), actual)
+    root, desired, actual = _respelled(directory, root, backend, desired, early, select)
+    result = make_plan(desired, actual, root, update_passwords=update_passwords)
+    checked = preflight.check(result, [d.spec for d in desired], rails or preflight.Rails())
+    warnings = tuple(look_alikes(directory)) + checked.warnings
+    return Planned(replace(result, warnings=result.warnings + warnings), actual, checked.refused)
 
 
 def save(result: Plan, path: str, backend_name: str, fleet: Mapping[str, Any] | None = None) -> None:
@@ -158,7 +198,10 @@ def save(result: Plan, path: str, backend_name: str, fleet: Mapping[str, Any] | 
     which host of an inventory it is for, and when it was made (``fleet report``)."""
     from .. import savedplan
 
-    savedplan.save(result, path, backend_name, fleet)
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        raise UsageError(f"--out {path}: the folder {folder} does not exist")
+    savedplan.save(result, path, backend_name, savedplan.plan_key(), fleet)
 
 
 # --- applying ---------------------------------------------------------------------------
@@ -184,15 +227,16 @@ class Applied:
         return sum(1 for o in self.outcomes if o.status == "done" and o.action is action)
 
 
-def _saved(path: str, root: str, backend: Backend) -> Plan:
+def _saved(path: str, root: str, backend: Backend) -> tuple[Plan, bool]:
+    """The saved plan, and whether its signature was checked (RECONCILE_PLAN_KEY)."""
     from .. import savedplan
 
-    result, made_with = savedplan.load(path)
-    if names.key(result.root) != names.key(root):
-        raise UsageError(f"the saved plan is for {result.root}, not {root} (--root)")
-    if made_with and made_with != backend.name:
-        raise UsageError(f"the saved plan was made with --backend {made_with}")
-    return result
+    saved = savedplan.load(path, savedplan.plan_key())
+    if names.key(saved.plan.root) != names.key(root):
+        raise UsageError(f"the saved plan is for {saved.plan.root}, not {root} (--root)")
+    if saved.backend and saved.backend != backend.name:
+        raise UsageError(f"the saved plan was made with --backend {saved.backend}")
+    return saved.plan, saved.signed
 
 
 def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str | None = None,
@@ -209,20 +253,23 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
     if (directory is None) == (saved_plan is None):
         raise UsageError("apply takes manifests or a saved plan, not both")
     desired = load_desired(directory, root, backend, select=select) if directory is not None else None
+    signed = False
     with backend.lock():
         if saved_plan is not None:
-            result = _saved(saved_plan, root, backend)
+            result, signed = _saved(saved_plan, root, backend)
             actual = read_actual(backend, root)
             savedplan.check_fresh(result, actual.fingerprints())
         else:
-            assert desired is not None
-            actual = read_actual(backend, root, desired)
+            assert directory is not None and desired is not None
+            early = EarlyRead(backend, root)
+            early()  # under the lock: the state this apply writes against
+            root, desired, actual = _respelled(directory, root, backend, desired, early, select)
             result = make_plan(desired, actual, root, update_passwords=options.update_passwords)
         on_plan(result)
         if saved_plan is not None:
             # A saved plan is data from outside: it may only do what a plan made now
             # could, to tasks this tool owns.
-            savedplan.check_ownership(result, actual.tasks)
+            savedplan.check_ownership(result, actual.tasks, signed)
         applying.check(result, max_deletions=options.max_deletions,
                        allow_delete_all=options.allow_delete_all)
         backend.preflight([c.path for c in result.changes if c.password_env and c.xml])

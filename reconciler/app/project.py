@@ -21,6 +21,8 @@ def import_tasks(root: str, out: str, *, wanted: list[str], all_: bool, source: 
         raise UsageError("import needs task names, --all, or --path \\X\\Y")
     if path and (wanted or all_ or source):
         raise UsageError("--path imports one task: give no names, --all or --from with it")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out} is a file; import writes manifests into a folder")
     resolve: Callable[[str], str] = accounts.well_known
     if source:
         found = (importing.from_folder(source) if os.path.isdir(source)
@@ -46,6 +48,8 @@ def init_project(target: str) -> list[Path]:
     from ..resources import example_workflow, schema_text, template
 
     base = Path(target)
+    if base.exists() and not base.is_dir():
+        raise UsageError(f"init {target}: it is a file; name a folder (new or existing) to start a project in")
     files = {
         base / "tasks.d" / "hello.yaml": template("starter.yaml"),
         base / ".github" / "workflows" / "reconcile.yml": example_workflow(),

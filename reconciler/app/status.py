@@ -27,6 +27,9 @@ class StatusRow:
     next_run: str | None
     protect: bool
     runner: dict[str, Any] | None = None  # the runner's own record of the last run
+    # ready | running | queued | disabled | unknown: the same words whatever the machine's
+    # display language (``status`` is Task Scheduler's own word, localised by schtasks).
+    state: str = "unknown"
 
     def as_dict(self) -> dict[str, Any]:
         body = {k: v for k, v in self.__dict__.items() if k != "runner"}
@@ -101,7 +104,31 @@ def _status_row(task: Actual, run: RunInfo | None, recorded: dict[str, Any] | No
             text = f"{recorded.get('result')}: " + results.describe(recorded["exitCode"])
     return StatusRow(path=task.path, enabled=enabled, status=status, last_run=last_run,
                      last_result=last_result, last_result_text=text, next_run=next_run,
-                     protect=bool(task.marker and task.marker.protect), runner=runner)
+                     protect=bool(task.marker and task.marker.protect), runner=runner,
+                     state=state_of(enabled, status, run.last_result if run is not None else None))
+
+
+# Task Scheduler's status words in English (what com reads from the object model, and
+# schtasks prints on an English system), and the Last Run Result codes it holds while a
+# task runs or waits in the queue (SCHED_S_TASK_RUNNING, SCHED_S_TASK_QUEUED: "Task
+# Scheduler Error and Success Constants" on Microsoft Learn), which say the same in
+# every language.
+_STATE_WORDS = {"ready": "ready", "running": "running", "queued": "queued", "disabled": "disabled"}
+_RUNNING, _QUEUED = 0x41301, 0x41325
+
+
+def state_of(enabled: bool, status: str | None, last_result: int | None) -> str:
+    """The task's state in words that do not depend on the machine's display language."""
+    if not enabled:
+        return "disabled"
+    if status is None:
+        return "unknown"
+    word = _STATE_WORDS.get(status.strip().casefold())
+    if word is not None:
+        return word
+    if last_result == _RUNNING:
+        return "running"
+    return "queued" if last_result == _QUEUED else "ready"
 
 
 def status(backend: Backend, root: str, home: str, now: dt.datetime | None = None) -> Status:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from .. import names
-from ..errors import UsageError
+from ..errors import UsageError, quoted
 from ..model import TaskSpec
 from .plans import load_tasks
 
@@ -24,10 +24,10 @@ def find_task(tasks: list[TaskSpec], name: str, root: str) -> TaskSpec:
     exact = [t for t in tasks if "\\".join(t.folder + (t.name,)).casefold() == key]
     matches = exact or [t for t in tasks if t.name.casefold() == key]
     if not matches:
-        raise UsageError(f"no task named {name!r} in the manifests")
+        raise UsageError(f"no task named {quoted(name)} in the manifests")
     if len(matches) > 1:
         options = ", ".join("\\".join(t.folder + (t.name,)) for t in matches)
-        raise UsageError(f"{name!r} is ambiguous: {options}; write folder\\name")
+        raise UsageError(f"{quoted(name)} is ambiguous: {options}; write folder\\name")
     return matches[0]
 
 
@@ -49,12 +49,14 @@ class NextRuns:
 def next_runs(directory: str, root: str, name: str, start: dt.datetime, count: int,
               select: Selection | None = None) -> NextRuns:
     """The next ``count`` start times of ``name`` after ``start`` (naive local time), as
-    Task Scheduler would start them."""
+    Task Scheduler would start them in this machine's time zone (README "Daylight saving
+    time")."""
     from .. import simulate
     from ..render import render
+    from ..simulate_dst import SystemZone
 
     if count < 1:
         raise UsageError("-n must be at least 1")
     spec = find_task(load_tasks(directory, root, select), name, root)
     canonical = render(spec, root).canonical
-    return NextRuns(spec.path, simulate.next_runs(canonical, start, count))
+    return NextRuns(spec.path, simulate.next_runs(canonical, start, count, zone=SystemZone()))

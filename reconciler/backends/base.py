@@ -63,6 +63,7 @@ class Capabilities:
     run_history: bool  # run_info() can return data
     can_run: bool  # run() starts the task now
     keeps_passwords: bool  # register() stores a password with the task
+    removes_folders: bool = True  # remove_folder() works (schtasks.exe cannot remove one)
 
 
 class Backend(Protocol):
@@ -92,6 +93,12 @@ class Backend(Protocol):
 
     def run(self, path: str) -> None:
         """Start the task now (BackendError where ``capabilities.can_run`` is false)."""
+        ...
+
+    def remove_folder(self, path: str) -> None:
+        """Remove the empty folder ``path`` (``\\Root\\`` or a folder in it) and the
+        empty folders in it. BackendError if a task is still in it, or where the backend
+        cannot remove folders (``schtasks.exe`` cannot)."""
         ...
 
     def run_info(self, root: str) -> RunData:

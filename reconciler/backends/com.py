@@ -240,6 +240,38 @@ class ComBackend:
         except self.api.com_error as err:
             raise BackendError(f"{path}: DeleteTask failed: {explain(err)}") from None
 
+    def remove_folder(self, path: str) -> None:
+        """ITaskFolder::DeleteFolder on each empty folder, the deepest first (the
+        service refuses a folder that still holds a task or a folder)."""
+        folder = "\\" + path.strip("\\")
+        if not names.key(folder + "\\").startswith(names.key(self.root)):
+            raise BackendError(f"{path}: refusing to touch a folder outside {self.root}")
+        com_error = self.api.com_error
+        top = self.connections.root_folder()
+        try:
+            start = top.GetFolder(folder)
+        except com_error as err:
+            if hresult(err) in NOT_FOUND:
+                return
+            raise BackendError(f"{folder}\\: GetFolder failed: {explain(err)}") from None
+        order: list[str] = []
+
+        def visit(current: Any) -> None:
+            if current.GetTasks(TASK_ENUM_HIDDEN).Count:
+                raise BackendError(f"{path}: the folder still holds tasks; nothing was removed")
+            for inner in current.GetFolders(0):
+                visit(inner)
+            order.append(str(current.Path))
+        visit(start)
+        for each in order:
+            try:
+                top.DeleteFolder(each, 0)
+            except com_error as err:
+                raise BackendError(f"{each}\\: DeleteFolder failed: {explain(err)}") from None
+        if self._folders is not None:
+            with self._counter:
+                self._folders -= {names.key(f) for f in order}
+
     def preflight(self, password_paths: Sequence[str]) -> None:
         """Nothing to check: every write goes through the connection the read used."""
 

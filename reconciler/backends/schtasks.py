@@ -47,7 +47,7 @@ class SchtasksBackend:
     name = "schtasks"
     # Task Scheduler takes registrations side by side; a password goes to PowerShell.
     capabilities = Capabilities(parallel_writes=True, run_history=True, can_run=True,
-                                keeps_passwords=True)
+                                keeps_passwords=True, removes_folders=False)
 
     def __init__(self, root: str, *, executable: str | None = None,
                  timeout: float | None = None, lock_dir: str | os.PathLike[str] | None = None) -> None:
@@ -156,6 +156,12 @@ class SchtasksBackend:
         if info is None:
             warnings = [w + missing for w in warnings]
         return RunData(info, tuple(warnings))
+
+    def remove_folder(self, path: str) -> None:
+        # schtasks /Delete takes tasks only: a folder gives "Access is denied" even to an
+        # administrator. The Task Scheduler API (ITaskFolder::DeleteFolder) can.
+        raise BackendError(f"{path}: schtasks.exe cannot remove a folder; remove it in the Task "
+                           "Scheduler console, or use --backend com")
 
     def run(self, path: str) -> None:
         self._check_path(path)

@@ -18,15 +18,15 @@ def _exit(code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reconciler.runner",
+    parser = argparse.ArgumentParser(prog="python -m reconciler.runner", allow_abbrev=False,
                                      description="reconcile.py's runner (started by Task Scheduler)")
     parser.add_argument("--version", action="version", version=f"reconcile.py runner {VERSION}")
     commands = parser.add_subparsers(dest="command")
-    run = commands.add_parser("run", help="run a task (what the registered action calls)")
+    run = commands.add_parser("run", help="run a task (what the registered action calls)", allow_abbrev=False)
     run.add_argument("--payload", required=True)
-    show = commands.add_parser("show", help="print a payload as JSON")
+    show = commands.add_parser("show", help="print a payload as JSON", allow_abbrev=False)
     show.add_argument("--payload", required=True)
-    history = commands.add_parser("history", help="runs recorded under the runner's home")
+    history = commands.add_parser("history", help="runs recorded under the runner's home", allow_abbrev=False)
     history.add_argument("name", nargs="?", metavar="NAME")
     history.add_argument("--home", default=None)
     history.add_argument("--format", choices=["text", "json", "html"], default="text")

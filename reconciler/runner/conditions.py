@@ -15,6 +15,7 @@ from typing import Any
 
 from . import proctree
 from .paths import expand
+from .secrets import redact_url
 
 URL_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 60.0
@@ -47,17 +48,18 @@ def _url_reachable(body: Any) -> str | None:
     else:
         url, timeout = str(body), URL_TIMEOUT
     request = urllib.request.Request(url, method="GET", headers={"User-Agent": USER_AGENT})
+    shown = redact_url(url)  # recorded in the history: no user-info, no query string
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only (checked at compile)
             status = response.status
     except urllib.error.HTTPError as err:
-        return f"{url} answered {err.code} {err.reason}"
+        return f"{shown} answered {err.code} {err.reason}"
     except urllib.error.URLError as err:
-        return f"{url} is not reachable: {err.reason}"
+        return f"{shown} is not reachable: {err.reason}"
     except (OSError, ValueError) as err:
-        return f"{url} is not reachable: {err}"
+        return f"{shown} is not reachable: {err}"
     if not 200 <= status < 300:
-        return f"{url} answered {status}"
+        return f"{shown} answered {status}"
     return None
 
 

@@ -64,6 +64,8 @@ def write_finished(task_path: str, result: str, exit_code: int | None, run_id: s
 
 
 def _report_event(strings: list[str], event_type: int) -> str | None:  # pragma: no cover - Windows
+    if sys.platform != "win32":  # ctypes.WinDLL exists only there; this also narrows for mypy
+        return None
     import ctypes
     from ctypes import wintypes
 

@@ -1,26 +1,36 @@
 """Failure notifications (``run.notify.onFailure``), sent once after the last attempt.
 
-- ``email: {to, from, subject, smtp: {host, port, tls, userFromEnv, passwordFromEnv, timeout}}``:
-  ``tls: auto`` (default) uses STARTTLS when the server offers it; ``starttls`` requires
-  it; ``ssl`` is TLS from the first byte (port 465); ``none`` never encrypts. A login is
-  never sent over an unencrypted connection unless ``tls: none`` says so. The user and
-  password come from the environment variables named, read now (at run time).
-- ``webhook: {url, headersFromEnv: {Header: VARIABLE}, timeout}``: one JSON POST.
+- ``email: {to, from, subject, smtp: {host, port, tls, userFromEnv, passwordFromEnv |
+  passwordFromFile | passwordFromCredential, timeout}}``: ``tls: auto`` (default) uses
+  STARTTLS when the server offers it; ``starttls`` requires it; ``ssl`` is TLS from the
+  first byte (port 465); ``none`` never encrypts. A login is never sent over an
+  unencrypted connection unless ``tls: none`` says so.
+- ``webhook: {url | urlFromEnv, headersFromEnv | headersFromFile | headersFromCredential:
+  {Header: source}, timeout}``: one JSON POST. A redirect is a failure, never followed:
+  it could carry the headers (a token) to another origin.
 
-A notification that fails is reported back (and logged by the caller); it never changes
-the run's result or exit code. Passwords and header values never appear in messages."""
+Secrets are read now, at run time, from the sources ``secrets`` describes. A
+notification that fails is reported back (and logged by the caller); it never changes
+the run's result or exit code. Every secret read is redacted, in any spelling, from what
+is reported (``secrets.Redactor``), and URLs are shown without user-info or query.
+``timeout`` bounds the whole notification (a server that trickles its answer byte by
+byte cannot hold the task's lock longer)."""
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import socket
 import ssl
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from typing import Any, Callable
+
+from . import secrets
+from .secrets import CredentialReader, Redactor, SecretError, redact_url
 
 TIMEOUT = 30.0
 USER_AGENT = "reconcile.py-runner"
@@ -30,32 +40,81 @@ class NotifyError(Exception):
     pass
 
 
-def send_all(entries: list[dict[str, Any]], report: dict[str, Any], tail: str = "") -> list[dict[str, Any]]:
-    """Send every notification; one outcome per entry: {kind, target, ok, error?}."""
+def send_all(entries: list[dict[str, Any]], report: dict[str, Any], tail: str = "",
+             credentials: CredentialReader | None = None) -> list[dict[str, Any]]:
+    """Send every notification; one outcome per entry: {kind, target, ok, error?}.
+    ``credentials`` reads the Windows Credential Manager (a seam for tests)."""
     outcomes = []
     for entry in entries or []:
         if not isinstance(entry, dict) or len(entry) != 1:
             outcomes.append({"kind": "?", "target": "", "ok": False, "error": "not understood"})
             continue
         ((kind, body),) = entry.items()
-        target = ", ".join(body.get("to", [])) if kind == "email" else str(body.get("url", ""))
-        outcome: dict[str, Any] = {"kind": kind, "target": target, "ok": True}
+        redactor = Redactor()
+        outcome: dict[str, Any] = {"kind": kind, "target": _target(kind, body), "ok": True}
         try:
-            if kind == "email":
-                send_email(body, report, tail)
-            elif kind == "webhook":
-                send_webhook(body, report)
-            else:
+            if kind not in ("email", "webhook"):
                 raise NotifyError(f"unknown notification {kind!r}")
+            send = send_email if kind == "email" else send_webhook
+            timeout = _timeout(body.get("smtp") if kind == "email" else body)
+            _within(timeout, lambda abort: send(body, report, tail, redactor=redactor,
+                                                credentials=credentials, abort=abort))
         except Exception as err:  # noqa: BLE001 - reported, never raised: the run's result stands
             outcome["ok"] = False
-            outcome["error"] = _describe(err)
+            outcome["error"] = redactor.redact(_describe(err))
+        outcome["target"] = redactor.redact(outcome["target"])
         outcomes.append(outcome)
     return outcomes
 
 
+def _target(kind: str, body: Any) -> str:
+    if not isinstance(body, dict):
+        return ""
+    if kind == "email":
+        recipients = body.get("to", [])
+        return ", ".join(str(r) for r in (recipients if isinstance(recipients, list) else [recipients]))
+    if body.get("urlFromEnv"):
+        return f"(the URL in {body['urlFromEnv']})"
+    return redact_url(str(body.get("url", "")))
+
+
+def _timeout(config: Any) -> float:
+    value = config.get("timeout", TIMEOUT) if isinstance(config, dict) else TIMEOUT
+    try:
+        return max(0.1, float(value))
+    except (TypeError, ValueError):
+        return TIMEOUT
+
+
+def _within(seconds: float, action: Callable[[list[Callable[[], None]]], None]) -> None:
+    """Run ``action`` with a total deadline: past it, the notification has failed, and
+    whatever ``action`` registered in its abort list (closing its connection) is called.
+    A per-read socket timeout alone is no bound: a server may answer a byte at a time."""
+    aborts: list[Callable[[], None]] = []
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            action(aborts)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = err
+
+    worker = threading.Thread(target=run, name="notify", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        for abort in aborts:
+            try:
+                abort()
+            except Exception:  # noqa: BLE001 - best effort: the deadline has passed anyway
+                pass
+        raise NotifyError(f"no complete answer within {seconds:g}s (timeout bounds the whole notification)")
+    if "error" in outcome:
+        raise outcome["error"]
+
+
 def _describe(err: BaseException) -> str:
-    if isinstance(err, NotifyError):
+    if isinstance(err, (NotifyError, SecretError)):
         return str(err)
     if isinstance(err, smtplib.SMTPResponseException):
         text = err.smtp_error.decode("utf-8", "replace") if isinstance(err.smtp_error, bytes) else str(err.smtp_error)
@@ -67,13 +126,32 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _env(name: str | None, what: str) -> str | None:
-    if not name:
-        return None
-    value = os.environ.get(name)
-    if value is None:
-        raise NotifyError(f"the environment variable {name} ({what}) is not set")
-    return value
+def _read(kind: str, source: str, what: str, redactor: Redactor,
+          credentials: CredentialReader | None) -> tuple[str, str | None]:
+    """A secret from one source (``Env``, ``File`` or ``Credential``), remembered by the
+    redactor; with the credential's user name where it came from the Credential Manager."""
+    user = None
+    if kind == "Env":
+        value = secrets.from_env(source, what)
+    elif kind == "File":
+        value = secrets.from_file(source, what)
+    else:
+        credential = (credentials or secrets.read_windows_credential)(source)
+        value, user = credential.secret, credential.user
+        redactor.add(user)
+    redactor.add(value)
+    return value, user
+
+
+def _secret(config: dict[str, Any], name: str, what: str, redactor: Redactor,
+            credentials: CredentialReader | None) -> tuple[str | None, str | None]:
+    """The secret ``name`` (``password``, ``user``) from the source the config names
+    (``nameFromEnv``, ``nameFromFile`` or ``nameFromCredential``), or (None, None)."""
+    for kind in ("Env", "File", "Credential"):
+        source = config.get(f"{name}From{kind}")
+        if source:
+            return _read(kind, str(source), what, redactor, credentials)
+    return None, None
 
 
 def subject(report: dict[str, Any]) -> str:
@@ -102,16 +180,23 @@ def body_text(report: dict[str, Any], tail: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def send_email(config: dict[str, Any], report: dict[str, Any], tail: str = "") -> None:
+def send_email(config: dict[str, Any], report: dict[str, Any], tail: str = "", *,
+               redactor: Redactor | None = None, credentials: CredentialReader | None = None,
+               abort: list[Callable[[], None]] | None = None) -> None:
+    redactor = redactor or Redactor()
     smtp = config.get("smtp") or {}
     host = str(smtp.get("host", ""))
     if not host:
         raise NotifyError("email: smtp.host is missing")
     tls = str(smtp.get("tls", "auto"))
     port = int(smtp.get("port") or {"ssl": 465, "none": 25}.get(tls, 587))
-    timeout = float(smtp.get("timeout", TIMEOUT))
-    user = _env(smtp.get("userFromEnv"), "SMTP user")
-    password = _env(smtp.get("passwordFromEnv"), "SMTP password")
+    timeout = _timeout(smtp)
+    password, credential_user = _secret(smtp, "password", "SMTP password", redactor, credentials)
+    user = _secret(smtp, "user", "SMTP user", redactor, credentials)[0]
+    if user is None:
+        user = credential_user
+    if user is not None and password is not None:
+        redactor.add_login(user, password)
     sender = str(config.get("from") or f"reconcile.py <reconcile@{socket.gethostname() or 'localhost'}>")
     recipients = [str(r) for r in config.get("to", [])]
     if not recipients:
@@ -129,6 +214,8 @@ def send_email(config: dict[str, Any], report: dict[str, Any], tail: str = "") -
         client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
     else:
         client = smtplib.SMTP(host, port, timeout=timeout)
+    if abort is not None:
+        abort.append(lambda: _shut(client.sock))
     with client:
         client.ehlo()
         encrypted = tls == "ssl"
@@ -146,23 +233,63 @@ def send_email(config: dict[str, Any], report: dict[str, Any], tail: str = "") -
         client.send_message(message, from_addr=_address(sender), to_addrs=recipients)
 
 
+def _shut(sock: socket.socket | None) -> None:
+    """End a connection another thread is blocked on (close alone does not wake it)."""
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+
 def _address(sender: str) -> str:
     if "<" in sender and sender.endswith(">"):
         return sender[sender.rindex("<") + 1:-1]
     return sender
 
 
-def send_webhook(config: dict[str, Any], report: dict[str, Any]) -> None:
-    url = str(config.get("url", ""))
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failure: following it would send the headers (a token) to
+    wherever the server points, another origin included."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        raise NotifyError(f"webhook: the server answered {code} (a redirect to {redact_url(newurl)}); "
+                          "redirects are not followed: set the url to where the hook really is")
+
+
+def _headers(config: dict[str, Any], redactor: Redactor,
+             credentials: CredentialReader | None) -> dict[str, str]:
+    """Header values from their sources; a value with a line break is refused (it would
+    forge headers, and the error would carry the value)."""
+    out: dict[str, str] = {}
+    for kind in ("Env", "File", "Credential"):
+        for header, source in (config.get(f"headersFrom{kind}") or {}).items():
+            what = f"header {header}"
+            value = _read(kind, str(source), what, redactor, credentials)[0]
+            if any(c in value for c in "\r\n\0"):
+                raise NotifyError(f"webhook: the value of {what} (from {source}) holds a line break or NUL; "
+                                  "refused")
+            out[str(header)] = value
+    return out
+
+
+def send_webhook(config: dict[str, Any], report: dict[str, Any], tail: str = "", *,
+                 redactor: Redactor | None = None, credentials: CredentialReader | None = None,
+                 abort: list[Callable[[], None]] | None = None) -> None:
+    redactor = redactor or Redactor()
+    if config.get("urlFromEnv"):
+        url = redactor.add(secrets.from_env(str(config["urlFromEnv"]), "webhook URL")) or ""
+        shown = f"the URL in {config['urlFromEnv']}"
+    else:
+        url = str(config.get("url", ""))
+        shown = redact_url(url)
     if not url.lower().startswith(("http://", "https://")):
-        raise NotifyError(f"webhook: {url!r} is not an http(s) URL")
+        raise NotifyError(f"webhook: {shown} is not an http(s) URL")
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-    for header, variable in (config.get("headersFromEnv") or {}).items():
-        headers[str(header)] = _env(str(variable), f"header {header}") or ""
+    headers.update(_headers(config, redactor, credentials))
     body = json.dumps({"event": "reconcile.run.failed", **report}, ensure_ascii=False).encode("utf-8")
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    timeout = float(config.get("timeout", TIMEOUT))
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+    opener = urllib.request.build_opener(_NoRedirect)
+    with opener.open(request, timeout=_timeout(config)) as response:  # noqa: S310 - http(s) only
         status = response.status
     if not 200 <= status < 300:
-        raise NotifyError(f"webhook: {url} answered {status}")
+        raise NotifyError(f"webhook: {shown} answered {status}")

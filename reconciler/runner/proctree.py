@@ -58,9 +58,22 @@ class Started:
             self.job = None
 
 
+def program_path(command: str) -> str:
+    """The program a Command names. Task Scheduler accepts a Command in quotes
+    (``"C:\\Program Files\\Tool\\tool.exe"``, common in exported tasks and kept by
+    ``import``): one pair of surrounding quotes is not part of the path."""
+    if len(command) >= 2 and command[0] == command[-1] == '"' and '"' not in command[1:-1]:
+        return command[1:-1]
+    return command
+
+
 def command_line(command: str, arguments: str | None) -> str:
-    """The Windows command line Task Scheduler would build from Command and Arguments."""
-    line = cmdline.quote(command)
+    """The Windows command line Task Scheduler would build from Command and Arguments.
+    The program is quoted as CreateProcessW reads it (Microsoft Learn, lpCommandLine: a
+    leading quote runs to the next quote, no escapes), once, and only when it has blanks;
+    the arguments follow as written."""
+    program = program_path(command)
+    line = f'"{program}"' if not program or any(c in program for c in " \t") else program
     return f"{line} {arguments}" if arguments else line
 
 
@@ -74,7 +87,7 @@ def start(command: str, arguments: str | None, cwd: str | None, output: IO[bytes
                                    stdout=output, stderr=stderr)
         job = _job_for(process)
         return Started(process, job)
-    argv = [command] + (cmdline.split(arguments) if arguments else [])
+    argv = [program_path(command)] + (cmdline.split(arguments) if arguments else [])
     process = subprocess.Popen(argv, cwd=cwd, stdin=stdin, stdout=output, stderr=stderr,
                                start_new_session=True)
     return Started(process)
@@ -92,6 +105,8 @@ _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION = 9
 
 
 def _kernel32() -> Any:  # pragma: no cover - Windows
+    if sys.platform != "win32":  # mypy checks what follows for Windows only
+        raise OSError("job objects exist only on Windows")
     import ctypes
     from ctypes import wintypes
 

@@ -18,7 +18,7 @@ from . import (
 from .locks import FileLock
 from .paths import Layout, expand
 from .payload import PayloadError, decode
-from .store import append_history, read_json, write_json
+from .store import append_history, read_state, write_json
 
 DEFAULT_HOME = r"%ProgramData%\reconcile"
 DEFAULT_KEEP = 30
@@ -147,7 +147,7 @@ class Runner:
     def dependencies(self, after: list[dict[str, Any]]) -> tuple[bool, str | None, dict[str, str]]:
         """Whether every dependency has a new outcome this task has not consumed yet:
         (ready, why not, {dependency key: its run id})."""
-        own = read_json(self.state_file) or {}
+        own = read_state(self.state_file, self.history)
         consumed = own.get("consumed") or {}
         waiting: list[str] = []
         seen: dict[str, str] = {}
@@ -157,7 +157,7 @@ class Runner:
             require = dependency.get("require", "succeeded")
             layout = Layout(dependency.get("home") or self.home, dependency.get("account"))
             state_file = layout.state_file(path)
-            last = (read_json(state_file) or {}).get("last")
+            last = read_state(state_file, layout.history_file(path)).get("last")
             if not isinstance(last, dict) or last.get("result") not in REAL_RESULTS:
                 where = "" if not os.path.exists(state_file) or os.access(state_file, os.R_OK) \
                     else f" (its state {state_file} cannot be read)"
@@ -176,7 +176,7 @@ class Runner:
     # --- the run -----------------------------------------------------------------------------
     def execute(self, consumed: dict[str, str] | None) -> int:
         self.started = now()
-        state = read_json(self.state_file) or {}
+        state = read_state(self.state_file, self.history)
         state["task"] = self.task
         state["lastStart"] = {"run": self.run_id, "start": self.started}
         if consumed is not None:
@@ -187,7 +187,8 @@ class Runner:
         log_path, log = self._open_log()
         attempts: list[dict[str, Any]] = []
         try:
-            self.record(result=RUNNING, log=log_path)
+            # What it consumed goes into the history too: the state file's backup.
+            self.record(result=RUNNING, log=log_path, **({"consumed": consumed} if consumed is not None else {}))
             code = self._actions(log, attempts)
         finally:
             log.flush()

@@ -64,12 +64,19 @@ def append_history(path: str, record: dict[str, Any]) -> None:
     """One JSON line at the end of a task's history, under the history file's own lock
     (held for milliseconds, so even a "busy" start can record itself)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    line = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+    line = (json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     lock = FileLock(path + ".lock")
     if not lock.acquire(timeout=30):
         raise OSError(f"the history file {path} stayed locked for 30 seconds")
     try:
-        with open(path, "a", encoding="utf-8", newline="\n") as handle:
+        with open(path, "a+b") as handle:
+            # A writer killed mid-line left a torn last line: end it first, so this
+            # record starts a line of its own instead of being glued to the torn one.
+            handle.seek(0, os.SEEK_END)
+            if handle.tell():
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    line = b"\n" + line
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
@@ -118,3 +125,36 @@ def read_history(path: str) -> list[dict[str, Any]]:
         if isinstance(record, dict):
             out.append(record)
     return out
+
+
+_REAL = ("succeeded", "failed")
+
+
+def state_from_history(path: str) -> dict[str, Any]:
+    """A task's state rebuilt from its history, for when its state file is missing or
+    damaged: its last real run and what it last consumed of its dependencies (recorded
+    with each run's "running" line). So a damaged state file neither hides a finished
+    dependency (a lost run) nor forgets what a dependent consumed (a run twice)."""
+    runs: dict[str, dict[str, Any]] = {}
+    consumed: dict[str, Any] | None = None
+    for record in read_history(path):
+        run = record.get("run")
+        if isinstance(run, str):
+            runs.setdefault(run, {}).update(record)
+        if isinstance(record.get("consumed"), dict):
+            consumed = record["consumed"]
+    state: dict[str, Any] = {}
+    finished = [r for r in runs.values() if r.get("result") in _REAL]
+    if finished:
+        last = finished[-1]
+        state["last"] = {k: last.get(k) for k in ("run", "result", "exitCode", "start", "end")}
+    if consumed is not None:
+        state["consumed"] = consumed
+    return state
+
+
+def read_state(state_file: str, history_file: str) -> dict[str, Any]:
+    """The task's state file, or, where it is missing or damaged, its history's account
+    of the same (``state_from_history``)."""
+    state = read_json(state_file)
+    return state if state is not None else state_from_history(history_file)

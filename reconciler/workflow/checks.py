@@ -13,6 +13,7 @@ import urllib.parse
 from typing import Any
 
 from .. import durations
+from ..errors import quoted
 from .spec import DEFAULT_TIME_LIMIT, to_seconds
 
 KeyPath = tuple[Any, ...]
@@ -35,7 +36,7 @@ def check_run(run: dict[str, Any]) -> Problems:
             _check_condition(problems, kind, body, ("when", index, kind))
     log = run.get("log")
     if isinstance(log, dict) and isinstance(log.get("dir"), str) and not _absolute(log["dir"]):
-        problems.append((("log", "dir"), f"log.dir {log['dir']!r}: write an absolute path"))
+        problems.append((("log", "dir"), f"log.dir {quoted(log['dir'])}: write an absolute path"))
     notify = run.get("notify")
     for index, item in enumerate((notify.get("onFailure") or []) if isinstance(notify, dict) else []):
         if isinstance(item, dict) and len(item) == 1:
@@ -64,7 +65,7 @@ def check_task(spec: dict[str, Any]) -> Problems:
                          "dependency finishing would stop a run of this task (use queue)"))
     runner = spec.get("runner") or {}
     if isinstance(runner, dict) and isinstance(runner.get("home"), str) and not _absolute(runner["home"]):
-        problems.append((("runner", "home"), f"runner.home {runner['home']!r}: write an absolute path"))
+        problems.append((("runner", "home"), f"runner.home {quoted(runner['home'])}: write an absolute path"))
     problems.extend(_time_limit_problems(run, settings))
     return problems
 
@@ -84,7 +85,7 @@ def _check_retry(problems: Problems, retry: dict[str, Any]) -> None:
 def _check_condition(problems: Problems, kind: str, body: Any, path: KeyPath) -> None:
     """One ``when`` item."""
     if kind == "fileExists" and isinstance(body, str) and not _absolute(body):
-        problems.append((path, f"fileExists {body!r}: write an absolute path (C:\\..., \\\\server\\share\\... "
+        problems.append((path, f"fileExists {quoted(body)}: write an absolute path (C:\\..., \\\\server\\share\\... "
                                "or %VARIABLE%\\...): a task starts in C:\\Windows\\System32"))
     elif kind == "urlReachable":
         _check_url_condition(problems, body, path)
@@ -114,13 +115,14 @@ def _check_command_condition(problems: Problems, body: dict[str, Any], path: Key
     _duration_problem(problems, body, "timeout", path)
 
 
+_PASSWORD_SOURCES = ("passwordFromEnv", "passwordFromFile", "passwordFromCredential")
+_HEADER_SOURCES = ("headersFromEnv", "headersFromFile", "headersFromCredential")
+
+
 def _check_notifier(problems: Problems, kind: str, body: dict[str, Any], path: KeyPath) -> None:
     """One ``notify.onFailure`` item."""
     if kind == "webhook":
-        why = _http_url(body.get("url"))
-        if why:
-            problems.append((path + ("url",), why))
-        _duration_problem(problems, body, "timeout", path)
+        _check_webhook(problems, body, path)
     elif kind == "email":
         recipients = body.get("to")
         listed = isinstance(recipients, list)
@@ -131,11 +133,49 @@ def _check_notifier(problems: Problems, kind: str, body: dict[str, Any], path: K
                                  f"{address!r} is not an e-mail address"))
         smtp = body.get("smtp") or {}
         if isinstance(smtp, dict):
-            if ("userFromEnv" in smtp) != ("passwordFromEnv" in smtp):
-                missing = "passwordFromEnv" if "userFromEnv" in smtp else "userFromEnv"
-                problems.append((path + ("smtp",), f"an SMTP login needs both userFromEnv and "
-                                                   f"passwordFromEnv ({missing} is missing)"))
+            _check_login(problems, smtp, path + ("smtp",))
             _duration_problem(problems, smtp, "timeout", path + ("smtp",))
+
+
+def _check_login(problems: Problems, smtp: dict[str, Any], path: KeyPath) -> None:
+    """An SMTP login is given whole: one password source, and a user (userFromEnv, or
+    the user name the Credential Manager keeps with the password)."""
+    sources = [key for key in _PASSWORD_SOURCES if key in smtp]
+    if len(sources) > 1:
+        problems.append((path + (sources[1],), f"the password comes from one source: {' and '.join(sources)} "
+                                               "are both given"))
+        return
+    password = sources[0] if sources else "passwordFromEnv"
+    if "userFromEnv" in smtp and not sources:
+        problems.append((path, "an SMTP login needs both userFromEnv and passwordFromEnv (passwordFromEnv is "
+                               "missing)"))
+    elif sources and "userFromEnv" not in smtp and password != "passwordFromCredential":
+        problems.append((path, f"an SMTP login needs both userFromEnv and {password} (userFromEnv is missing)"))
+    if isinstance(smtp.get("passwordFromFile"), str) and not _absolute(smtp["passwordFromFile"]):
+        problems.append((path + ("passwordFromFile",), f"passwordFromFile {smtp['passwordFromFile']!r}: "
+                                                       "write an absolute path"))
+
+
+def _check_webhook(problems: Problems, body: dict[str, Any], path: KeyPath) -> None:
+    """One URL (``url`` or ``urlFromEnv``), an http(s) one; each header from one source."""
+    if ("url" in body) == ("urlFromEnv" in body):
+        problems.append((path + (("urlFromEnv",) if "url" in body else ()),
+                         "a webhook takes url or urlFromEnv (for a URL that holds a token), one of them"))
+    elif "url" in body:
+        why = _http_url(body.get("url"))
+        if why:
+            problems.append((path + ("url",), why))
+    seen: dict[str, str] = {}
+    for key in _HEADER_SOURCES:
+        headers = body.get(key)
+        for header, source in (headers.items() if isinstance(headers, dict) else []):
+            name = str(header).lower()
+            if name in seen:
+                problems.append((path + (key, header), f"header {header} is also given in {seen[name]}"))
+            seen[name] = key
+            if key == "headersFromFile" and isinstance(source, str) and not _absolute(source):
+                problems.append((path + (key, header), f"{source!r}: write an absolute path"))
+    _duration_problem(problems, body, "timeout", path)
 
 
 def _time_limit_problems(run: dict[str, Any], settings: dict[str, Any]) -> Problems:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from .. import names
+from ..errors import quoted
 from .home import DEFAULT_RUNNER, store_account
 from .spec import REQUIRE, Dependency
 
@@ -89,10 +90,10 @@ def _lookup(name: str, nodes: list[DepNode], elsewhere: Sequence[DepNode] = (),
     if not found:
         close = difflib.get_close_matches(name.casefold(), sorted({n.display.casefold() for n in nodes}), 1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return None, f"after: no task named {name!r} in the manifests{hint}"
+        return None, f"after: no task named {quoted(name)} in the manifests{hint}"
     if len(found) > 1:
         options = ", ".join(sorted(nodes[i].display for i in found))
-        return None, f"after: {name!r} is ambiguous: {options}; write folder\\name"
+        return None, f"after: {quoted(name)} is ambiguous: {options}; write folder\\name"
     return found[0], ""
 
 
@@ -273,7 +274,7 @@ def resolve_dependencies(nodes: list[DepNode]) -> dict[str, tuple[ResolvedDepend
         for entry in node.after:
             found = _matches(entry.task, nodes)
             if len(found) != 1:
-                raise ValueError(f"{node.path}: after {entry.task!r} is not resolved (check dependency_problems first)")
+                raise ValueError(f"{node.path}: after {quoted(entry.task)} is not resolved (check dependency_problems first)")
             target = nodes[found[0]]
             elsewhere = (target.home or None) != (node.home or None)
             entries.append(ResolvedDependency(

@@ -63,9 +63,15 @@ def _notifier(notifier: Notifier) -> dict[str, Any]:
         return {"email": {"to": list(notifier.to), **_present(("from", notifier.sender), ("subject", notifier.subject)),
                           "smtp": _present(("host", smtp.host), ("port", smtp.port), ("tls", smtp.tls),
                                            ("userFromEnv", smtp.user_from_env),
-                                           ("passwordFromEnv", smtp.password_from_env), ("timeout", smtp.timeout))}}
-    headers = dict(notifier.headers_from_env) or None
-    return {"webhook": _present(("url", notifier.url), ("headersFromEnv", headers), ("timeout", notifier.timeout))}
+                                           ("passwordFromEnv", smtp.password_from_env),
+                                           ("passwordFromFile", smtp.password_from_file),
+                                           ("passwordFromCredential", smtp.password_from_credential),
+                                           ("timeout", smtp.timeout))}}
+    return {"webhook": _present(("url", notifier.url), ("urlFromEnv", notifier.url_from_env),
+                                ("headersFromEnv", dict(notifier.headers_from_env) or None),
+                                ("headersFromFile", dict(notifier.headers_from_file) or None),
+                                ("headersFromCredential", dict(notifier.headers_from_credential) or None),
+                                ("timeout", notifier.timeout))}
 
 
 def normalize_run(run: RunSpec, dependencies: Iterable[ResolvedDependency] = ()) -> dict[str, Any]:
@@ -132,8 +138,10 @@ def runner_action(task_path: str, actions: Iterable[TaskAction], run: RunSpec,
 # --- import: the payload -> manifest parts -------------------------------------------------------------
 
 def _manifest_arguments(text: str, command: str) -> Any:
-    if command.strip('"').lower().endswith((".bat", ".cmd")):
-        return text  # cmd.exe re-parses a batch file's arguments: keep them as written
+    from ..compile_actions import expands_variables, runs_through_cmd
+
+    if runs_through_cmd(command) or expands_variables(text):
+        return text  # re-parsed by cmd.exe, or expanded after quoting: keep them as written
     parts = cmdline.split(text)
     return parts if parts and cmdline.join(parts) == text else text
 

@@ -122,6 +122,8 @@ class Smtp:
     user_from_env: str | None = None  # names of environment variables, never the secrets
     password_from_env: str | None = None
     timeout: Number | None = None  # seconds
+    password_from_file: str | None = None  # a file only the task's account can read
+    password_from_credential: str | None = None  # a Windows Credential Manager target
 
 
 @dataclass(frozen=True)
@@ -138,9 +140,12 @@ class Email:
 class Webhook:
     """``notify.onFailure: webhook``: a JSON POST."""
 
-    url: str
+    url: str | None = None  # or, holding a token, url_from_env
     headers_from_env: tuple[tuple[str, str], ...] = ()  # (header, environment variable)
     timeout: Number | None = None  # seconds
+    url_from_env: str | None = None
+    headers_from_file: tuple[tuple[str, str], ...] = ()  # (header, file)
+    headers_from_credential: tuple[tuple[str, str], ...] = ()  # (header, Credential Manager target)
 
 
 Notifier = Union[Email, Webhook]
@@ -268,9 +273,20 @@ def _notifier(item: Any) -> Notifier:
                       tls=_optional_text(smtp, "tls", "email.smtp"),
                       user_from_env=_optional_text(smtp, "userFromEnv", "email.smtp"),
                       password_from_env=_optional_text(smtp, "passwordFromEnv", "email.smtp"),
-                      timeout=_seconds_at(smtp, "timeout")),
+                      timeout=_seconds_at(smtp, "timeout"),
+                      password_from_file=_optional_text(smtp, "passwordFromFile", "email.smtp"),
+                      password_from_credential=_optional_text(smtp, "passwordFromCredential", "email.smtp")),
             sender=_optional_text(body, "from", "email"), subject=_optional_text(body, "subject", "email"))
-    headers = _mapping(body.get("headersFromEnv") or {}, "webhook.headersFromEnv")
-    return Webhook(url=_text(body.get("url"), "webhook.url"),
-                   headers_from_env=tuple((str(k), str(v)) for k, v in headers.items()),
-                   timeout=_seconds_at(body, "timeout"))
+    if (body.get("url") is None) == (body.get("urlFromEnv") is None):
+        raise ValueError("run: a webhook takes url or urlFromEnv, one of them")
+    return Webhook(url=_optional_text(body, "url", "webhook"),
+                   headers_from_env=_pairs(body, "headersFromEnv"),
+                   timeout=_seconds_at(body, "timeout"),
+                   url_from_env=_optional_text(body, "urlFromEnv", "webhook"),
+                   headers_from_file=_pairs(body, "headersFromFile"),
+                   headers_from_credential=_pairs(body, "headersFromCredential"))
+
+
+def _pairs(body: Mapping[str, Any], key: str) -> tuple[tuple[str, str], ...]:
+    """A mapping of header names to sources, as (header, source) pairs."""
+    return tuple((str(k), str(v)) for k, v in _mapping(body.get(key) or {}, f"webhook.{key}").items())

@@ -42,6 +42,7 @@ ERROR_FILE_NOT_FOUND = 0x80070002
 ERROR_PATH_NOT_FOUND = 0x80070003
 ERROR_INVALID_NAME = 0x8007007B
 ERROR_LOGON_FAILURE = 0x8007052E
+ERROR_NONE_MAPPED = 0x80070534
 SCHED_E_SERVICE_TOO_BUSY = 0x80041323
 
 MESSAGES = {
@@ -61,6 +62,7 @@ MESSAGES = {
     E_ACCESSDENIED: "Access is denied.",
     ERROR_INVALID_NAME: "The filename, directory name, or volume label syntax is incorrect.",
     ERROR_LOGON_FAILURE: "The user name or password is incorrect.",
+    ERROR_NONE_MAPPED: "No mapping between account names and security IDs was done.",
 }
 
 # Last Run Result values, ref §4 [MS].
@@ -216,14 +218,13 @@ def is_sid(text: str) -> bool:
 
 def fake_sid(name: str) -> str:
     """A fixed, made-up domain SID for an account the emulator has no table for (the
-    emulator has no accounts database). Case-insensitive like Windows account names;
-    ``.\\user`` and a bare ``user`` are the local machine's account [GUESS]. Note that
-    ``DOMAIN\\user`` and ``user@domain`` get different SIDs here (a real machine maps
-    both to one account)."""
+    emulator has no accounts database). Case-insensitive like Windows account names; a
+    bare ``user`` is the local machine's ``EMULATOR\\user`` (LookupAccountName, Microsoft
+    Learn: "the account name translation begins on the local system"). ``.\\user`` never
+    gets here: ``resolve_account`` refuses it. Note that ``DOMAIN\\user`` and
+    ``user@domain`` get different SIDs here (a real machine maps both to one account)."""
     text = name.strip()
-    if text.startswith(".\\"):
-        text = EMULATOR_HOST + text[1:]
-    elif "\\" not in text and "@" not in text:
+    if "\\" not in text and "@" not in text:
         text = EMULATOR_HOST + "\\" + text
     import hashlib
 
@@ -245,6 +246,11 @@ def resolve_account(name: str, form: str = "sid") -> str:
     sid = _BY_NAME.get(text.casefold())
     if sid:
         return sid
+    if text.startswith(".\\"):
+        # LookupAccountName cannot resolve the "." domain (OctopusDeploy/Calamari#233:
+        # NTAccount.Translate fails on ".\\username"); that Task Scheduler refuses the task
+        # with ERROR_NONE_MAPPED rather than mapping "." to the computer is [GUESS].
+        raise SchedError(ERROR_NONE_MAPPED)
     return text if form == "name" else fake_sid(text)
 
 
@@ -400,15 +406,15 @@ _DATETIME = re.compile(
 MAX_DURATION_SECONDS = 2 ** 31 - 1
 
 
-def duration_seconds(text: str) -> int | None:
+def duration_seconds(text: str, month_days: int = 30) -> int | None:
     """Seconds in an xs:duration as Task Scheduler reads it ([MS] PnYnMnDTnHnMnS); years
-    and months count 365 and 30 days [GUESS]. None if it is not a duration."""
+    and months count 365 and ``month_days`` days [GUESS]. None if it is not a duration."""
     value = text.strip()
     match = _DURATION.match(value)
     if not match or value in ("P", "PT") or value.endswith("T"):
         return None
     y, mo, w, d, h, mi, s = match.groups()
-    total = (int(y or 0) * 365 + int(mo or 0) * 30 + int(w or 0) * 7 + int(d or 0)) * 86400
+    total = (int(y or 0) * 365 + int(mo or 0) * month_days + int(w or 0) * 7 + int(d or 0)) * 86400
     return total + int(h or 0) * 3600 + int(mi or 0) * 60 + int(float(s or 0))
 
 
@@ -481,7 +487,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "IdleTrigger": dict(_TRIGGER_BASE),
     "TimeTrigger": {**_TRIGGER_BASE, "RandomDelay": DUR},
     "EventTrigger": {**_TRIGGER_BASE, "Subscription": ("nonempty",), "Delay": DUR,
-                     "PeriodOfOccurrence": DUR, "NumberOfOccurrences": _int(1, 32),
+                     # PeriodOfOccurrence at least 1 minute ([MS-TSCH] 2.5.3.6 [MS]).
+                     "PeriodOfOccurrence": ("dur", 60, MAX_DURATION_SECONDS), "NumberOfOccurrences": _int(1, 32),
                      "MatchingElement": TEXT, "ValueQueries": _group("ValueQueries")},
     "LogonTrigger": {**_TRIGGER_BASE, "UserId": TEXT, "Delay": DUR},
     "SessionStateChangeTrigger": {**_TRIGGER_BASE, "UserId": TEXT, "Delay": DUR,
@@ -711,8 +718,11 @@ class _Validator:
                 if "Interval" not in rep:  # Interval is required [MS]
                     raise self.fail(SCHED_E_MISSINGNODE, repetition, "Interval", where="end")
                 if "Duration" in rep:
-                    # Duration must exceed Interval ([MS-TSCH] <22> for v1, the GUI) [GUESS].
-                    if duration_seconds(_text(rep["Duration"])) <= duration_seconds(_text(rep["Interval"])):  # type: ignore[operator]
+                    # Duration equal to Interval is two starts: the end counts (IRepetitionPattern
+                    # remarks [MS]); [MS-TSCH] <22> refuses Interval >= Duration only for
+                    # Task Scheduler 1.0. A Duration below the Interval is refused [GUESS,
+                    # like the compiler's "repeat.for must be at least repeat.every"].
+                    if duration_seconds(_text(rep["Duration"])) < duration_seconds(_text(rep["Interval"])):  # type: ignore[operator]
                         raise self.fail(SCHED_E_INVALIDVALUE, rep["Duration"],
                                         value=_text(rep["Duration"]), where="end")
             if kind == "CalendarTrigger":
@@ -752,6 +762,15 @@ class _Validator:
                 engine = parts.get("UseUnifiedSchedulingEngine")
                 if engine is None or _text(engine).strip() != "true":
                     raise self.fail(SCHED_E_INVALIDVALUE, maintenance, value="", where="start")
+                self._maintenance(maintenance)
+            if "DeleteExpiredTaskAfter" in parts and not any(
+                    _child(trigger, "EndBoundary") is not None for trigger in _kids(_child(root, "Triggers"))):
+                # A task expires when every trigger's end boundary has passed
+                # (ITaskSettings::DeleteExpiredTaskAfter remarks [MS]); with no EndBoundary
+                # at all registration fails with 0x80041319 "(x,y):EndBoundary:" [OBS
+                # dahall/TaskScheduler#101, #154]. The position (the end of Settings) and
+                # that PT0S is refused too are [GUESS].
+                raise self.fail(SCHED_E_MISSINGNODE, settings, "EndBoundary", where="end")
         principals = _child(root, "Principals")
         if principals is not None:
             principal = _child(principals, "Principal")
@@ -766,6 +785,18 @@ class _Validator:
                 raise self.fail(SCHED_E_MISSINGNODE, action, "Command", where="end")  # [MS]
             if _local(action) == "ComHandler" and _child(action, "ClassId") is None:
                 raise self.fail(SCHED_E_MISSINGNODE, action, "ClassId", where="end")  # [MS]
+
+    def _maintenance(self, maintenance: etree._Element) -> None:
+        """The Deadline "is always [...] greater than the Period" ([MS-TSCH] 2.5.4.15 [MS]);
+        the code and position are [GUESS]. A month has no fixed length: only a Deadline
+        that cannot be the longer one (months of 31 days against months of 28) is refused."""
+        period, deadline = _child(maintenance, "Period"), _child(maintenance, "Deadline")
+        if period is None or deadline is None:
+            return
+        longest = duration_seconds(_text(deadline), month_days=31) or 0
+        shortest = duration_seconds(_text(period), month_days=28) or 0
+        if longest <= shortest or _text(deadline).strip() == _text(period).strip():
+            raise self.fail(SCHED_E_INVALIDVALUE, deadline, value=_text(deadline), where="end")
 
 
 def _child(element: etree._Element | None, name: str) -> etree._Element | None:

@@ -29,6 +29,7 @@ DISP_E_EXCEPTION = 0x80020009
 RPC_E_WRONG_THREAD = 0x8001010E
 E_INVALIDARG = 0x80070057
 ERROR_ALREADY_EXISTS = 0x800700B7
+ERROR_DIR_NOT_EMPTY = 0x80070091
 SCHED_E_INVALID_TASK_HASH = 0x80041321
 ERROR_ONLY_IF_CONNECTED = 0x800704E3
 TASK_VALIDATE_ONLY, TASK_CREATE, TASK_UPDATE = 0x1, 0x2, 0x4
@@ -43,6 +44,7 @@ NEVER_RAN = _dt.datetime(1999, 11, 30)  # LastRunTime of a task that never ran
 NO_TIME = _dt.datetime(1899, 12, 30)  # DATE 0: NextRunTime with nothing scheduled
 MESSAGES = {**rules.MESSAGES, E_INVALIDARG: "The parameter is incorrect.",
             ERROR_ALREADY_EXISTS: "Cannot create a file when that file already exists.",
+            ERROR_DIR_NOT_EMPTY: "The directory is not empty.",
             SCHED_E_INVALID_TASK_HASH: "The task image is corrupt or has been tampered with.",
             ERROR_ONLY_IF_CONNECTED: "This operation is supported only when you are connected to the server."}
 

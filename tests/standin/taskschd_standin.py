@@ -50,7 +50,7 @@ from lxml import etree
 
 from pywintypes import Time, com_error
 from taskschd_plumbing import (
-    ERROR_ALREADY_EXISTS, ERROR_ONLY_IF_CONNECTED, E_INVALIDARG, MESSAGES, SCHED_E_INVALID_TASK_HASH,
+    ERROR_ALREADY_EXISTS, ERROR_DIR_NOT_EMPTY, ERROR_ONLY_IF_CONNECTED, E_INVALIDARG, MESSAGES, SCHED_E_INVALID_TASK_HASH,
     TASK_CREATE, TASK_ENUM_HIDDEN, TASK_LOGON_GROUP, TASK_LOGON_NONE, TASK_LOGON_PASSWORD,
     TASK_LOGON_INTERACTIVE_TOKEN_OR_PASSWORD, TASK_LOGON_SERVICE_ACCOUNT, TASK_STATE_DISABLED, TASK_STATE_READY,
     TASK_STATE_RUNNING, TASK_UPDATE, TASK_VALIDATE_ONLY, NEVER_RAN, NO_TIME, Collection, Secret, Session,
@@ -214,6 +214,21 @@ class TaskFolder(_ComObject):
             except rules.SchedError as err:
                 raise _from_sched(err) from None
             return RegisteredTask.from_entry(self._session, machine, entry)
+
+    def DeleteFolder(self, path: str, flags: int) -> None:  # noqa: N802 - COM's name
+        """``ITaskFolder::DeleteFolder``: only an empty folder (no task, no folder) goes;
+        else ERROR_DIR_NOT_EMPTY, as Wine's conformance tests show Windows answering."""
+        self._call("DeleteFolder", path, flags)
+        full = _folder_path(self._absolute(path))
+        key = rules.path_key(full)
+        with self._session.machine() as machine:
+            if key not in machine.index["folders"]:
+                raise com_error(rules.ERROR_PATH_NOT_FOUND, MESSAGES[rules.ERROR_PATH_NOT_FOUND], None, None)
+            inside = key.rstrip("\\") + "\\"
+            if any(rules.path_key(e["path"]).startswith(inside) for e in machine.index["tasks"].values()) \
+                    or any(f.startswith(inside) for f in machine.index["folders"]):
+                raise service_error(ERROR_DIR_NOT_EMPTY)
+            del machine.index["folders"][key]
 
     def DeleteTask(self, name: str, flags: int) -> None:  # noqa: N802 - COM's name
         self._call("DeleteTask", name, flags)
