@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         group = parent.add_subparsers(dest=dest, metavar="COMMAND", parser_class=_Parser, required=True)
 
         def sub_command(name: str, help_: str) -> argparse.ArgumentParser:
-            sub = group.add_parser(name, help=help_, description=help_)
+            sub = group.add_parser(name, help=help_, description=help_, allow_abbrev=False)
             _common(sub, suppress=True)
             return sub
         return sub_command
