@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -61,20 +62,44 @@ def run_step(script: str, cwd: Path) -> tuple[int, dict[str, str]]:
 def test_one_job_per_wave_each_host_on_its_own_runner() -> None:
     found = jobs()
     assert found["canary"]["needs"] == "hosts"
-    assert found["approve-prod"] == {**found["approve-prod"], "needs": "canary", "environment": "prod"}
+    assert "github.ref_name == github.event.repository.default_branch" in found["canary"]["if"]
+    assert found["approve-prod"]["needs"] == "canary"
+    assert found["approve-prod"]["environment"] == "reconcile-wave-prod"  # its required reviewers
     assert found["prod"]["needs"] == ["hosts", "approve-prod"]
     for name in ("plan", "canary", "prod"):
         job = found[name]
         assert job["runs-on"] == ["self-hosted", "windows", "${{ matrix.host }}"]
         assert job["concurrency"] == {"group": "reconcile-${{ matrix.host }}", "cancel-in-progress": False}
+        assert job["timeout-minutes"] <= 60
         uploads = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
         assert uploads[0]["with"]["name"] == "plan-${{ matrix.host }}"
     for wave in WAVES:
-        assert found[wave]["strategy"]["matrix"] == f"${{{{ fromJSON(needs.hosts.outputs.{wave}) }}}}"
-        assert found[wave]["environment"] == "${{ matrix.host }}"  # the host's secrets
-        assert "--host $env:HOST" in step(wave, "Apply exactly that plan")
+        job = found[wave]
+        assert job["strategy"]["matrix"] == f"${{{{ fromJSON(needs.hosts.outputs.{wave}) }}}}"
+        assert job["environment"] == "reconcile-${{ matrix.host }}"  # the host's secrets
+        script = step(wave, "Plan and apply this host")
+        assert "plan --dir tasks.d --inventory $env:INVENTORY --host $env:HOST" in script
+        assert re.search(r"apply --plan plan\.json --inventory \$env:INVENTORY `\s+--host \$env:HOST ", script)
+        # Uploaded only when the apply succeeded: a failed host is missing from the report.
+        assert "if" not in next(s for s in job["steps"] if s.get("name") == "Keep the plan it applied")
     report = found["report"]
     assert report["if"].startswith("always()") and set(report["needs"]) == {"hosts", "plan", "canary", "prod"}
+
+
+def test_the_servers_steps_are_safe_for_production() -> None:
+    """As examples/github-actions/reconcile.yml (tests/test_ci_example.py): a virtual
+    environment of its own, UTF-8 end to end, --max-deletions, no unpublished release."""
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert "v0.1.0" not in text and "REPLACE-WITH-A-COMMIT-SHA" in text
+    for name, script in (("plan", step("plan", "Plan this host")), ("canary", step("canary", "Plan and apply this host")),
+                         ("prod", step("prod", "Plan and apply this host"))):
+        assert "[Console]::OutputEncoding = $utf8" in script, name
+        assert "Out-File" not in script and "Add-Content" not in script, name
+        assert "[IO.File]::AppendAllText($env:GITHUB_STEP_SUMMARY" in script, name
+        assert script.count("--max-deletions $env:RECONCILE_MAX_DELETIONS") == (1 if name == "plan" else 2), name
+        assert "& $env:RECONCILE_PY -m reconciler" in script, name
+        install = step(name, "Install reconcile.py in its own virtual environment")
+        assert "-m venv $venv" in install and '& "$venv\\Scripts\\python.exe" -m pip install' in install
 
 
 def test_the_hosts_job_validates_and_gives_each_wave_its_hosts(repo: Path) -> None:
