@@ -182,3 +182,20 @@ def test_templated_reconcile_vars_are_refused(fleet: Path) -> None:
     (fleet / "inventory.yml").write_text(text)
     result = cli(fleet, "hosts", "--inventory", "inventory.yml")
     assert result.code == 1 and "a template; reconcile.py reads the inventory without templating" in result.err
+
+
+def test_validate_json_every_host_or_one(fleet: Path) -> None:
+    result = cli(fleet, "validate", "--inventory", "inventory.yml", "--format", "json")
+    assert result.code == 0, result.err
+    body = json.loads(result.out)
+    assert body["format_version"] == 1 and body["valid"] is True and body["problems"] == []
+    assert {h["host"]: {t["path"].rsplit("\\", 1)[1] for t in h["tasks"]} for h in body["hosts"]} == EXPECTED
+    one = json.loads(cli(fleet, "validate", "--inventory", "inventory.yml", "--host", "srv-b02",
+                         "--format", "json").out)
+    assert one["host"] == "srv-b02" and len(one["tasks"]) == len(EXPECTED["srv-b02"])
+    write(fleet / "tasks.d", {"typo.yaml": task("typo", "{groups: [sitea]}")})
+    bad = cli(fleet, "validate", "--inventory", "inventory.yml", "--format", "json")
+    assert bad.code == 1
+    problems = json.loads(bad.out)["problems"]
+    assert [(p["file"], p["line"]) for p in problems] == [("tasks.d/typo.yaml", 5)]
+    assert "no group 'sitea' in inventory.yml (did you mean 'site_a'?)" in problems[0]["message"]
