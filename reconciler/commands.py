@@ -8,8 +8,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Callable
 
-from . import report, report_doctor, report_status, streams
+from . import report, report_doctor, report_status, report_validate, streams
 from .app import doctor as doctor_app, open_backend, plans, project, status as status_app, tasks as task_app
+from .app.preflight import Rails
 from .errors import ReconcileError, UsageError, quoted
 
 if TYPE_CHECKING:
@@ -51,46 +52,22 @@ def _palette(args: argparse.Namespace) -> report.Palette:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .manifest import look_alikes
-
-    warnings = look_alikes(args.dir)
+    found = plans.validate(args.dir, args.root)
     if args.format == "json":
-        return _validate_json(args, warnings)
-    for warning in warnings:
+        if found.error is not None and args.github:
+            report_validate.annotate(found.error)
+        tasks = [(t.path, str(t.origin)) for t in found.tasks]
+        _out(report_validate.as_json(args.dir, args.root, tasks, found.warnings, found.error))
+        return 1 if found.error else 0
+    for warning in found.warnings:
         _err(f"warning: {warning}")
-    tasks = plans.load_tasks(args.dir, args.root)
-    _out(f"{len(tasks)} task(s) in {args.dir}: valid.\n")
-    return 0
-
-
-def _validate_json(args: argparse.Namespace, warnings: list[str]) -> int:
-    """validate for machines: every task, or every problem, on stdout."""
-    import json
-
-    from .errors import ManifestError
-
-    body: dict[str, object] = {"format_version": 1, "directory": args.dir, "root": args.root}
-    try:
-        tasks = plans.load_tasks(args.dir, args.root)
-    except ManifestError as err:
-        if args.github:
-            from .cli import annotate
-
-            annotate(err)
-        problems = [{"file": p.path, "line": p.line, "column": p.column, "message": p.message}
-                    for p in err.problems]
-        body.update(valid=False, tasks=[], problems=problems, warnings=warnings)
-        _out(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
-        return 1
-    body.update(valid=True, tasks=[{"path": t.path, "manifest": str(t.origin)} for t in tasks],
-                problems=[], warnings=warnings)
-    _out(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    if found.error is not None:
+        raise found.error  # said (and annotated) as every command's manifest problems are
+    _out(f"{len(found.tasks)} task(s) in {args.dir}: valid.\n")
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .app.preflight import Rails
-
     backend = _backend(args)
     planned = plans.plan(args.dir, args.root, backend,
                          rails=Rails(args.max_deletions, args.allow_delete_all))
