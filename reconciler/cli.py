@@ -190,14 +190,6 @@ def _settings(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def annotate(error: ManifestError) -> None:
-    for problem in error.problems:
-        message = problem.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        file = problem.path.replace("\\", "/").replace("%", "%25").replace(",", "%2C").replace(":", "%3A")
-        print(f"::error file={file},line={problem.line},col={problem.column}::{message}",
-              file=sys.stderr)
-
-
 def _tune_garbage_collector() -> None:
     """A plan builds hundreds of thousands of small objects that all live to the end
     (documents, canonical forms), and almost no reference cycles. Python's collector
@@ -263,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(commands.run(args))
     except ManifestError as err:
         if args is not None and getattr(args, "github", False):
+            from .report_validate import annotate
+
             annotate(err)
         print(str(err), file=sys.stderr)
         return EXIT_ERROR

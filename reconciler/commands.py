@@ -8,8 +8,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Callable
 
-from . import report, report_doctor, report_status, streams
+from . import report, report_doctor, report_status, report_validate, streams
 from .app import doctor as doctor_app, open_backend, plans, project, status as status_app, tasks as task_app
+from .app.preflight import Rails
 from .errors import ReconcileError, UsageError, quoted
 from .fleet import commands as fleet_commands
 
@@ -60,52 +61,27 @@ def _host(args: argparse.Namespace) -> Selection | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .manifest import look_alikes
-
     if args.inventory is not None and args.host is None:
-        return fleet_commands.validate_every_host(args, _out)
+        return fleet_commands.validate_every_host(args)
     select = _host(args)
-    warnings = look_alikes(args.dir)
+    found = plans.validate(args.dir, args.root, select)
     if args.format == "json":
-        return _validate_json(args, warnings, select)
-    for warning in warnings:
+        if found.error is not None and args.github:
+            report_validate.annotate(found.error)
+        tasks = [(t.path, str(t.origin)) for t in found.tasks]
+        host = args.fleet_host.host.name if args.fleet_host is not None else None
+        _out(report_validate.as_json(args.dir, args.root, tasks, found.warnings, found.error, host))
+        return 1 if found.error else 0
+    for warning in found.warnings:
         _err(f"warning: {warning}")
-    tasks = plans.load_tasks(args.dir, args.root, select)
+    if found.error is not None:
+        raise found.error  # said (and annotated) as every command's manifest problems are
     where = f" for {select.label}" if select is not None else ""
-    _out(f"{len(tasks)} task(s) in {args.dir}{where}: valid.\n")
-    return 0
-
-
-def _validate_json(args: argparse.Namespace, warnings: list[str], select: Selection | None) -> int:
-    """validate for machines: every task, or every problem, on stdout."""
-    import json
-
-    from .errors import ManifestError
-
-    body: dict[str, object] = {"format_version": 1, "directory": args.dir, "root": args.root}
-    if args.fleet_host is not None:
-        body["host"] = args.fleet_host.host.name
-    try:
-        tasks = plans.load_tasks(args.dir, args.root, select)
-    except ManifestError as err:
-        if args.github:
-            from .cli import annotate
-
-            annotate(err)
-        problems = [{"file": p.path, "line": p.line, "column": p.column, "message": p.message}
-                    for p in err.problems]
-        body.update(valid=False, tasks=[], problems=problems, warnings=warnings)
-        _out(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
-        return 1
-    body.update(valid=True, tasks=[{"path": t.path, "manifest": str(t.origin)} for t in tasks],
-                problems=[], warnings=warnings)
-    _out(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    _out(f"{len(found.tasks)} task(s) in {args.dir}{where}: valid.\n")
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .app.preflight import Rails
-
     select = _host(args)
     backend = _backend(args)
     planned = plans.plan(args.dir, args.root, backend,

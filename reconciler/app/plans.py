@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .. import manifest, names
 from ..backends.base import Backend, State
-from ..errors import UsageError
+from ..errors import ManifestError, UsageError
 from ..model import Action, Plan, TaskSpec
 
 # The planner and the renderer bring lxml: imported where used, so `validate` starts fast.
@@ -36,6 +36,24 @@ def load_tasks(directory: str, root: str, select: Selection | None = None) -> li
     """Every task the manifests under ``directory`` describe (``select``: one host's
     subset; ManifestError lists every problem)."""
     return manifest.load(directory, root, select=select)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What ``validate`` found: the tasks, or the problems that stop them (``error``),
+    and the warnings about files that look like manifests but are not read."""
+
+    tasks: list[TaskSpec]
+    warnings: list[str]
+    error: ManifestError | None
+
+
+def validate(directory: str, root: str, select: Selection | None = None) -> Validation:
+    warnings = manifest.look_alikes(directory)
+    try:
+        return Validation(load_tasks(directory, root, select), warnings, None)
+    except ManifestError as err:
+        return Validation([], warnings, err)
 
 
 def password_hmac(spec: TaskSpec, environ: Mapping[str, str] | None = None) -> str | None:

@@ -6,14 +6,13 @@ import argparse
 import datetime as dt
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import streams
 from ..errors import ReconcileError, UsageError
 
 if TYPE_CHECKING:
     from .hosts import Chosen
-    from .inventory import Inventory
 
 
 def _out(text: str) -> None:
@@ -55,55 +54,22 @@ def plan_origin(args: argparse.Namespace) -> dict[str, Any] | None:
             "made": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 
-def validate_every_host(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+def validate_every_host(args: argparse.Namespace) -> int:
     """``validate --inventory``: each host's subset checked on its own."""
-    from ..manifest import look_alikes
-    from .hosts import roots, subsets
-    from .inventory import read
+    from .. import report_validate
+    from . import hosts, listing
 
-    inventory = read(args.inventory)
-    warnings = list(inventory.warnings) + look_alikes(args.dir)
-    host_roots = roots(inventory, args.root, args.root_given)
+    found = hosts.validate(args.dir, args.inventory, args.root, args.root_given)
     if args.format == "json":
-        return _every_host_json(args, inventory, host_roots, warnings, out)
-    for warning in warnings:
+        if found.error is not None and args.github:
+            report_validate.annotate(found.error)
+        _out(listing.validation_json(found, args.dir, args.inventory))
+        return 1 if found.error else 0
+    for warning in found.warnings:
         _err(f"warning: {warning}")
-    found = subsets(args.dir, inventory, host_roots)
-    if not args.quiet:
-        width = max((len(name) for name in found), default=0)
-        for name, tasks in found.items():
-            out(f"  {name:<{width}}  {len(tasks)} task(s)\n")
-    total = len({t.path.casefold() for tasks in found.values() for t in tasks})
-    out(f"{len(found)} host(s), {total} task path(s) in {args.dir}: each host's tasks are valid.\n")
-    return 0
-
-
-def _every_host_json(args: argparse.Namespace, inventory: Inventory, host_roots: Mapping[str, str],
-                     warnings: list[str], out: Callable[[str], None]) -> int:
-    """``validate --inventory --format json``: every host's tasks, or every problem."""
-    import json
-
-    from ..errors import ManifestError
-    from .hosts import subsets
-
-    body: dict[str, object] = {"format_version": 1, "directory": args.dir, "inventory": args.inventory}
-    try:
-        found = subsets(args.dir, inventory, host_roots)
-    except ManifestError as err:
-        if args.github:
-            from ..cli import annotate
-
-            annotate(err)
-        problems = [{"file": p.path, "line": p.line, "column": p.column, "message": p.message}
-                    for p in err.problems]
-        body.update(valid=False, hosts=[], problems=problems, warnings=warnings)
-        out(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
-        return 1
-    body.update(valid=True, hosts=[
-        {"host": name, "root": host_roots[name],
-         "tasks": [{"path": t.path, "manifest": str(t.origin)} for t in tasks]}
-        for name, tasks in found.items()], problems=[], warnings=warnings)
-    out(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    if found.error is not None:
+        raise found.error  # said (and annotated) as every command's manifest problems are
+    _out(listing.validation_text(found, args.dir, args.quiet))
     return 0
 
 

@@ -151,3 +151,25 @@ def subsets(directory: str, inventory: Inventory, roots: Mapping[str, str]) -> d
 
 def roots(inventory: Inventory, root: str, root_given: bool) -> dict[str, str]:
     return {h.name: host_root(h, root, root_given) for h in inventory.hosts.values()}
+
+
+@dataclass(frozen=True)
+class FleetValidation:
+    """What ``validate --inventory`` found: every host's tasks, or the problems that stop
+    them (``error``); the inventory's warnings and the manifest look-alikes."""
+
+    subsets: Mapping[str, list[TaskSpec]]  # by host, in inventory order; empty on error
+    roots: Mapping[str, str]
+    warnings: tuple[str, ...]
+    error: ManifestError | None
+
+
+def validate(directory: str, inventory_path: str, root: str, root_given: bool) -> FleetValidation:
+    """Each host's subset of the manifests in ``directory``, checked on its own."""
+    inventory = read(inventory_path)
+    warnings = tuple(inventory.warnings) + tuple(manifest.look_alikes(directory))
+    host_roots = roots(inventory, root, root_given)
+    try:
+        return FleetValidation(subsets(directory, inventory, host_roots), host_roots, warnings, None)
+    except ManifestError as err:
+        return FleetValidation({}, host_roots, warnings, err)

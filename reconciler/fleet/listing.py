@@ -1,12 +1,16 @@
-"""Views of an inventory: the ``hosts`` table and the CI matrix of ``fleet matrix``."""
+"""Views of an inventory: the ``hosts`` table, the CI matrix of ``fleet matrix``, and
+what ``validate --inventory`` found (text and JSON)."""
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from .hostvars import hostname, setting, wave
 from .inventory import Inventory, InventoryError
+
+if TYPE_CHECKING:
+    from .hosts import FleetValidation
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,30 @@ def matrix(inventory: Inventory, only: str | None = None) -> dict[str, list[dict
 def matrix_json(inventory: Inventory, only: str | None = None) -> str:
     """One line, as ``$GITHUB_OUTPUT`` takes it."""
     return json.dumps(matrix(inventory, only), separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def validation_text(found: FleetValidation, directory: str, quiet: bool) -> str:
+    """A line per host and its task count (not with ``-q``), then the summary line."""
+    lines = []
+    if not quiet:
+        width = max((len(name) for name in found.subsets), default=0)
+        lines = [f"  {name:<{width}}  {len(tasks)} task(s)" for name, tasks in found.subsets.items()]
+    total = len({t.path.casefold() for tasks in found.subsets.values() for t in tasks})
+    lines.append(f"{len(found.subsets)} host(s), {total} task path(s) in {directory}: each host's tasks are valid.")
+    return "\n".join(lines) + "\n"
+
+
+def validation_json(found: FleetValidation, directory: str, inventory: str) -> str:
+    """Every host's tasks (path, manifest), or every problem, as ``validate --format
+    json`` gives one host's (``format_version`` 1)."""
+    body: dict[str, object] = {"format_version": 1, "directory": directory, "inventory": inventory}
+    if found.error is not None:
+        problems = [{"file": p.path, "line": p.line, "column": p.column, "message": p.message}
+                    for p in found.error.problems]
+        body.update(valid=False, hosts=[], problems=problems, warnings=list(found.warnings))
+    else:
+        hosts = [{"host": name, "root": found.roots[name],
+                  "tasks": [{"path": t.path, "manifest": str(t.origin)} for t in tasks]}
+                 for name, tasks in found.subsets.items()]
+        body.update(valid=True, hosts=hosts, problems=[], warnings=list(found.warnings))
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
