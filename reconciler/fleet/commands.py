@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -74,18 +73,12 @@ def validate_every_host(args: argparse.Namespace) -> int:
 
 
 def cmd_hosts(args: argparse.Namespace) -> int:
-    from . import listing
-    from .hosts import roots, subsets
-    from .inventory import read
+    from . import hosts, listing
 
-    inventory = read(args.inventory)
-    for warning in inventory.warnings:
+    found = hosts.overview(args.dir, args.inventory, args.root, args.root_given)
+    for warning in found.inventory.warnings:
         _err(f"warning: {warning}")
-    host_roots = roots(inventory, args.root, args.root_given)
-    counts = None
-    if os.path.isdir(args.dir):
-        counts = {name: len(tasks) for name, tasks in subsets(args.dir, inventory, host_roots).items()}
-    rows = listing.host_rows(inventory, host_roots, counts)
+    rows = listing.host_rows(found.inventory, found.roots, found.counts)
     _out(listing.hosts_json(rows) if args.format == "json" else listing.hosts_text(rows))
     return 0
 
@@ -103,15 +96,13 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 def _fleet_report(args: argparse.Namespace) -> int:
     from .. import durations
     from . import report, report_views
-    from .inventory import read
 
     try:
         stale = durations.parse(args.stale).seconds
     except ValueError as err:
         raise UsageError(f"--stale {args.stale}: {err}") from None
-    merged = report.merge(read(args.inventory), report.read_sources(args.sources),
-                          stale_after=dt.timedelta(seconds=stale),
-                          now=dt.datetime.now(dt.timezone.utc))
+    merged = report.report(args.inventory, args.sources, stale_after=dt.timedelta(seconds=stale),
+                           now=dt.datetime.now(dt.timezone.utc))
     text = report_views.render(merged, args.format)
     if args.out:
         try:

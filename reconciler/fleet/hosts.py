@@ -173,3 +173,22 @@ def validate(directory: str, inventory_path: str, root: str, root_given: bool) -
         return FleetValidation(subsets(directory, inventory, host_roots), host_roots, warnings, None)
     except ManifestError as err:
         return FleetValidation({}, host_roots, warnings, err)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What ``hosts`` lists: the inventory, each host's root, and each host's task count
+    (None: there is no manifest folder to count in)."""
+
+    inventory: Inventory
+    roots: Mapping[str, str]
+    counts: Mapping[str, int] | None
+
+
+def overview(directory: str, inventory_path: str, root: str, root_given: bool) -> Overview:
+    inventory = read(inventory_path)
+    host_roots = roots(inventory, root, root_given)
+    counts = None
+    if os.path.isdir(directory):
+        counts = {name: len(tasks) for name, tasks in subsets(directory, inventory, host_roots).items()}
+    return Overview(inventory, host_roots, counts)

@@ -278,3 +278,12 @@ def task_lines(report: HostReport, now: dt.datetime) -> list[TaskLine]:
         lines.append(TaskLine(change.path, change.action.value, change.drift,
                               row.get("last_result_text"), row.get("last_run"), next_run))
     return lines
+
+
+def report(inventory_path: str, sources: Iterable[str], *, stale_after: dt.timedelta,
+           now: dt.datetime) -> FleetReport:
+    """``fleet report``: the inventory read, every plan or report in ``sources`` read and
+    merged against it."""
+    from .inventory import read
+
+    return merge(read(inventory_path), read_sources(sources), stale_after=stale_after, now=now)
