@@ -142,8 +142,8 @@ def test_html_is_one_self_contained_page(fleet: Path) -> None:
     assert 'id="host-srv-t01"' in page and "\\Orchestrator\\everywhere" in page
 
 
-def test_done_when_a_move_across_the_fleet_in_one_report(tmp_path: Path) -> None:
-    """Issue "Fleet", done when: five hosts with overlapping targets, a task moving from
+def test_a_move_across_the_fleet_in_one_report(tmp_path: Path) -> None:
+    """The whole fleet story at once: five hosts with overlapping targets, a task moving from
     site_a to site_b; the saved plans, one host missing and one failing, in one report
     that exits 1 and whose Markdown a CommonMark/GFM parser reads as the same table."""
     markdown_it = pytest.importorskip("markdown_it")
