@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__, backends, names, streams
 from .errors import ManifestError, ReconcileError, UsageError
+from .fleet.cli import add_commands as add_fleet_commands, host_options
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -83,12 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub, suppress=True)
         return sub
 
+    def nested(parent: argparse.ArgumentParser, dest: str) -> Callable[[str, str], argparse.ArgumentParser]:
+        group = parent.add_subparsers(dest=dest, metavar="COMMAND", parser_class=_Parser, required=True)
+
+        def sub_command(name: str, help_: str) -> argparse.ArgumentParser:
+            sub = group.add_parser(name, help=help_, description=help_, allow_abbrev=False)
+            _common(sub, suppress=True)
+            return sub
+        return sub_command
+
     validate = command("validate", "check the manifests; write nothing")
     _dir(validate)
     validate.add_argument("--format", choices=["text", "json"], default="text")
+    host_options(validate)
 
     plan = command("plan", "show what apply would change")
     _dir(plan)
+    host_options(plan)
     plan.add_argument("--out", metavar="PLAN.json", help="save the plan (JSON) for apply --plan")
     plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     plan.add_argument("--detailed-exitcode", action="store_true",
@@ -97,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     apply_ = command("apply", "make the root folder match the manifests")
     _dir(apply_)
+    host_options(apply_)
     apply_.add_argument("--plan", metavar="PLAN.json", help="apply exactly this saved plan")
     _deletion_rails(apply_, "refuse, writing nothing,")
     apply_.add_argument("--parallelism", type=_count(1), default=4, metavar="N",
@@ -109,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     render = command("render", "print the XML that would be registered")
     render.add_argument("name", metavar="NAME")
     _dir(render)
+    host_options(render)
 
     import_ = command("import", "write manifests (adopt: true) for existing tasks")
     import_.add_argument("names", nargs="*", metavar="NAME", help="tasks to import (path below the root)")
@@ -122,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "managed tasks: state, last run, last result, next run")
     status.add_argument("--format", choices=["text", "json"], default="text")
     _dir(status)
+    host_options(status)
 
     next_ = command("next", "the next run times of a task, one a line")
     next_.add_argument("name", metavar="NAME")
@@ -129,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     next_.add_argument("--from", dest="start", metavar="DATETIME",
                        help="start after this local time (default: now)")
     _dir(next_)
+    host_options(next_)
 
     history = command("history", "the runs the runner recorded: text, json, or an HTML report")
     history.add_argument("name", nargs="?", metavar="NAME")
@@ -154,10 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = command("init", "write a starter tasks.d/ and CI workflow; never overwrites")
     init.add_argument("target", nargs="?", default=".", metavar="DIR")
+    add_fleet_commands(command, nested)
     return parser
 
 
 def _settings(args: argparse.Namespace) -> argparse.Namespace:
+    args.root_given = args.root is not None  # an inventory's reconcile_root must agree with it
     args.root = names.normalize_root(args.root if args.root is not None else "\\Orchestrator\\")
     if args.backend is None:
         args.backend = backends.default_name()

@@ -12,10 +12,12 @@ from . import report, report_doctor, report_status, report_validate, streams
 from .app import doctor as doctor_app, open_backend, plans, project, status as status_app, tasks as task_app
 from .app.preflight import Rails
 from .errors import ReconcileError, UsageError, quoted
+from .fleet import commands as fleet_commands
 
 if TYPE_CHECKING:
     from .apply import Outcome
     from .backends.base import Backend
+    from .manifest import Selection
     from .model import Plan
 
 
@@ -51,29 +53,42 @@ def _palette(args: argparse.Namespace) -> report.Palette:
     return report.Palette(args.color)
 
 
+def _host(args: argparse.Namespace) -> Selection | None:
+    """With --inventory: the host this run is for (its root becomes the run's) and its
+    subset of the manifests (README "Fleet")."""
+    chosen = fleet_commands.chosen_host(args)
+    return chosen.selection if chosen is not None else None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    found = plans.validate(args.dir, args.root)
+    if args.inventory is not None and args.host is None:
+        return fleet_commands.validate_every_host(args)
+    select = _host(args)
+    found = plans.validate(args.dir, args.root, select)
     if args.format == "json":
         if found.error is not None and args.github:
             report_validate.annotate(found.error)
         tasks = [(t.path, str(t.origin)) for t in found.tasks]
-        _out(report_validate.as_json(args.dir, args.root, tasks, found.warnings, found.error))
+        host = args.fleet_host.host.name if args.fleet_host is not None else None
+        _out(report_validate.as_json(args.dir, args.root, tasks, found.warnings, found.error, host))
         return 1 if found.error else 0
     for warning in found.warnings:
         _err(f"warning: {warning}")
     if found.error is not None:
         raise found.error  # said (and annotated) as every command's manifest problems are
-    _out(f"{len(found.tasks)} task(s) in {args.dir}: valid.\n")
+    where = f" for {select.label}" if select is not None else ""
+    _out(f"{len(found.tasks)} task(s) in {args.dir}{where}: valid.\n")
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    select = _host(args)
     backend = _backend(args)
     planned = plans.plan(args.dir, args.root, backend,
-                         rails=Rails(args.max_deletions, args.allow_delete_all))
+                         rails=Rails(args.max_deletions, args.allow_delete_all), select=select)
     result = planned.plan
     if args.out:
-        plans.save(result, args.out, backend.name)
+        plans.save(result, args.out, backend.name, fleet_commands.plan_origin(args))
     if args.format == "json":
         _out(report.as_json(result))
     elif args.format == "markdown":
@@ -105,9 +120,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if line and not (args.quiet and outcome.status == "done"):
             _err(line)
 
+    select = _host(args)
     applied = plans.apply(_backend(args), args.root, options,
                           directory=None if args.plan else args.dir, saved_plan=args.plan,
-                          on_plan=show, progress=progress)
+                          on_plan=show, progress=progress, select=select)
     if not applied.plan.has_changes:
         return 0
     for line in report.apply_failures(applied.outcomes):
@@ -118,7 +134,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     # Accounts resolve as the backend's machine resolves them.
-    _out(task_app.render_xml(args.dir, args.root, args.name, _backend(args).resolve_account))
+    select = _host(args)
+    _out(task_app.render_xml(args.dir, args.root, args.name, _backend(args).resolve_account, select))
     return 0
 
 
@@ -141,7 +158,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    home = status_app.runner_home(None, args.dir, args.root)
+    select = _host(args)
+    home = status_app.runner_home(None, args.dir, args.root, select)
     found = status_app.status(_backend(args), args.root, home)
     for warning in found.warnings:
         _err(f"warning: {warning}")
@@ -162,7 +180,7 @@ def cmd_next(args: argparse.Namespace) -> int:
             raise UsageError("--from takes local wall-clock time, without a UTC offset")
     else:
         start = dt.datetime.now().replace(second=0, microsecond=0)
-    found = task_app.next_runs(args.dir, args.root, args.name, start, args.count)
+    found = task_app.next_runs(args.dir, args.root, args.name, start, args.count, _host(args))
     for run in found.runs:
         _out(run.isoformat(timespec="seconds") + "\n")
     if not found.runs:
@@ -229,6 +247,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": cmd_history,
     "runner-install": cmd_runner_install,
     "doctor": cmd_doctor,
+    **fleet_commands.COMMANDS,
 }
 
 

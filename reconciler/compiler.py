@@ -19,6 +19,7 @@ from .compile_base import Located, Reporter, short
 from .compile_rules import check_task
 from .compile_settings import compile_settings
 from .compile_triggers import TriggerCompiler
+from .fleet.targets import compile_targets
 from .limits import DEFAULT_START, MAX_TRIGGERS
 from .model import Origin, Principal, TaskSpec, Trigger
 from .tasksettings import ORDER as _SETTINGS_ORDER
@@ -75,6 +76,7 @@ class Compiler(Reporter):
             self.problem(("spec", "settings", "multipleInstances"),
                          "this task's cron schedule can fire two triggers at the same minute; "
                          "it needs multipleInstances: ignoreNew so no minute starts two runs")
+        targets = self._part(lambda: compile_targets(self, metadata, spec), None)
         registration = tuple(
             (element, metadata[key]) for key, element in vocabulary.REGISTRATION.items() if key in metadata
         )
@@ -97,6 +99,7 @@ class Compiler(Reporter):
             origin=Origin(file, line, column),
             run=RunSpec.from_manifest(run) if run is not None else None,
             runner=_plain(spec.get("runner")) if run is not None else None,
+            targets=targets,
         )
 
     def _run_settings(self, spec: dict[str, Any], run: dict[str, Any],

@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from . import names, schema
 from .compiler import Compiler, Located
@@ -20,6 +20,17 @@ from .yamlpos import MAX_FILE_BYTES, PosDict, YamlError, decode, load_all, posit
 
 # Keys whose value replaces the Defaults' value instead of merging into it.
 _REPLACED = {"schedule", "triggers", "actions", "runAs", "notify"}
+
+
+class Selection(Protocol):
+    """Which tasks one machine of a fleet receives (``reconciler.fleet.targets``)."""
+
+    @property
+    def label(self) -> str: ...  # "host srv-a02 (groups: prod)", for messages
+
+    def wants(self, task: TaskSpec) -> bool: ...
+
+    def problems(self, task: TaskSpec) -> list[Problem]: ...  # names in its targets the inventory lacks
 
 
 @dataclass
@@ -120,7 +131,8 @@ class Loader:
     by folder, top down, so a folder's Defaults and its parents' are known when its tasks
     compile, and only one folder's documents are held at a time."""
 
-    def __init__(self, directory: str, root: str, convert_cron: Callable[..., Any] | None) -> None:
+    def __init__(self, directory: str, root: str, convert_cron: Callable[..., Any] | None,
+                 select: Selection | None = None) -> None:
         self.base = Path(directory)
         self.root = root
         self.convert_cron = convert_cron
@@ -131,6 +143,8 @@ class Loader:
         # Tasks with a run block, by names.key(path) -> their document (workflow problems point into it).
         self.located: dict[str, Located] = {}
         self.seen: dict[str, TaskSpec] = {}
+        self.select = select  # one host's subset (fleet); None: every task, and targets are an error
+        self.elsewhere: list[TaskSpec] = []  # tasks ``select`` left out
 
     def relative(self, folder: str) -> Path:
         return Path(folder).relative_to(self.base) if Path(folder) != self.base else Path(".")
@@ -191,17 +205,33 @@ class Loader:
         task = compiled.task
         if task is None or compiled.lenient:
             return
+        if not self._selected(task):
+            self.elsewhere.append(task)
+            return
         key = names.key(task.path)
         if key in self.seen:
             first = self.seen[key]
+            both = f"; both go to {self.select.label}" if self.select is not None else ""
             self.problems.append(Problem(task.origin.file, task.origin.line, task.origin.column,
                                          f"task {task.path} is also defined at {first.origin} "
-                                         "(task paths compare case-insensitively)"))
+                                         f"(task paths compare case-insensitively){both}"))
             return
         self.seen[key] = task
         self.tasks.append(task)
         if task.run is not None and compiled.located is not None:
             self.located[key] = compiled.located
+
+    def _selected(self, task: TaskSpec) -> bool:
+        """Whether this run keeps ``task``: the selected host's subset, or every task
+        (then a task with targets is an error: it needs an inventory)."""
+        if self.select is not None:
+            self.problems.extend(self.select.problems(task))
+            return self.select.wants(task)
+        if task.targets is not None:
+            from .fleet.targets import needs_inventory
+
+            self.problems.append(needs_inventory(task.targets))
+        return True
 
 
 @dataclass
@@ -231,15 +261,17 @@ def compile_task(doc: Document, defaults: dict[Path, Document], root: str,
     return Compiled(task, lenient, compiler.problems, located)
 
 
-def load(directory: str, root: str,
-         convert_cron: Callable[..., Any] | None = None) -> list[TaskSpec]:
-    """Every task under ``directory``; raises ManifestError listing every problem."""
-    return load_prepared(directory, root, convert_cron)[0]
+def load(directory: str, root: str, convert_cron: Callable[..., Any] | None = None,
+         select: Selection | None = None) -> list[TaskSpec]:
+    """Every task under ``directory`` (``select``: one host's subset); raises
+    ManifestError listing every problem."""
+    return load_prepared(directory, root, convert_cron, select=select)[0]
 
 
 def load_prepared(directory: str, root: str, convert_cron: Callable[..., Any] | None = None,
                   prepare: Callable[[TaskSpec], Any] | None = None,
-                  meanwhile: Callable[[], None] | None = None) -> tuple[list[TaskSpec], dict[str, Any]]:
+                  meanwhile: Callable[[], None] | None = None,
+                  select: Selection | None = None) -> tuple[list[TaskSpec], dict[str, Any]]:
     """``load``, and ``prepare(task)`` for some tasks without a run block, by
     ``names.key(task.path)`` (a caller prepares the others itself). Large folders are read on several cores (see ``parallel``), and then
     ``meanwhile`` may be called while other processes finish; the result is the same
@@ -247,30 +279,32 @@ def load_prepared(directory: str, root: str, convert_cron: Callable[..., Any] | 
     from . import parallel
 
     found = discover(directory)
-    loaded = parallel.load(directory, root, found, convert_cron, prepare, meanwhile=meanwhile)
-    loader, prepared = loaded or (read_serially(directory, root, found, convert_cron), {})
-    tasks = workflows(loader.tasks, loader.located, loader.problems)
+    loaded = parallel.load(directory, root, found, convert_cron, prepare, meanwhile=meanwhile, select=select)
+    loader, prepared = loaded or (read_serially(directory, root, found, convert_cron, select), {})
+    tasks = workflows(loader.tasks, loader.located, loader.problems, loader.elsewhere,
+                      select.label if select is not None else "")
     if loader.problems:
         raise ManifestError(sorted(set(loader.problems)))
     return sorted(tasks, key=lambda t: names.key(t.path)), prepared
 
 
 def read_serially(directory: str, root: str, found: list[tuple[str, list[str]]],
-                  convert_cron: Callable[..., Any] | None = None) -> Loader:
+                  convert_cron: Callable[..., Any] | None = None, select: Selection | None = None) -> Loader:
     """The manifests ``discover`` found, read in this process, folder by folder."""
-    loader = Loader(directory, root, convert_cron)
+    loader = Loader(directory, root, convert_cron, select)
     for folder, files in found:
         loader.folder(folder, files)
     return loader
 
 
-def workflows(tasks: list[TaskSpec], located: dict[str, Located],
-               problems: list[Problem]) -> list[TaskSpec]:
+def workflows(tasks: list[TaskSpec], located: dict[str, Located], problems: list[Problem],
+              elsewhere: list[TaskSpec] | None = None, scope: str = "") -> list[TaskSpec]:
     """Tasks with a run block: check ``after`` across every task (names, cycles), then
     register each with the runner's action and the triggers that wake it when one of
     its dependencies finishes. Needs every task compiled first; ``located`` holds the
     document of each task with a run block, by ``names.key(path)`` (task paths are
-    unique by then), for the problems' positions."""
+    unique by then), for the problems' positions. ``elsewhere``: the tasks that go to
+    other hosts than ``scope`` (fleet), which ``after`` cannot name."""
     if not any(t.run is not None for t in tasks):
         return tasks
     import dataclasses
@@ -279,7 +313,8 @@ def workflows(tasks: list[TaskSpec], located: dict[str, Located],
     from .compiler import MAX_TRIGGERS
 
     nodes = [workflow.node_from_spec(t, t.runner) for t in tasks]
-    found = workflow.dependency_problems_at(nodes)
+    others = [workflow.node_from_spec(t, t.runner) for t in elsewhere or ()]
+    found = workflow.dependency_problems_at(nodes, others, scope)
     for node, path, message in found:
         file, line, column = located[names.key(node.path)].where(("spec",) + tuple(path))
         problems.append(Problem(file, line, column, message))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Union
 from .durations import Duration
 
 if TYPE_CHECKING:  # imported where a run block is compiled: most tasks have none
+    from .fleet.targets import Targets
     from .workflow.spec import RunSpec
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -191,6 +192,7 @@ class TaskSpec:
     origin: Origin = field(default=Origin("<none>", 1, 1), compare=False)
     run: RunSpec | None = None  # the run block (workflows); None: Task Scheduler runs the actions
     runner: Any = None  # where the runner lives: {python, home} (Defaults, or the task's own)
+    targets: Targets | None = None  # the inventory hosts that receive it (None: every host)
 
 
 # --- plan ----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from .errors import UsageError
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-    from .manifest import Compiled, Document, Loader
+    from .manifest import Compiled, Document, Loader, Selection
     from .model import TaskSpec
 
     # (file index in serial order, index of the document in the file, the document)
@@ -78,8 +78,8 @@ def worker_count(files: int, method: str) -> int:
 
 def load(directory: str, root: str, found: list[tuple[str, list[str]]],
          convert_cron: Callable[..., Any] | None, prepare: Callable[[TaskSpec], Any] | None,
-         method: str | None = None,
-         meanwhile: Callable[[], None] | None = None) -> tuple[Loader, dict[str, Any]] | None:
+         method: str | None = None, meanwhile: Callable[[], None] | None = None,
+         select: Selection | None = None) -> tuple[Loader, dict[str, Any]] | None:
     """The loader state a serial run over ``found`` ends with, and the prepared value of
     each task (by ``names.key`` of its path); None where workers are not worth it or failed. ``meanwhile``
     is called once this process has done its share, while the workers finish theirs (it
@@ -87,7 +87,7 @@ def load(directory: str, root: str, found: list[tuple[str, list[str]]],
     from .manifest import Loader
 
     method = method or start_method()
-    loader = Loader(directory, root, convert_cron)
+    loader = Loader(directory, root, convert_cron, select)
     files = [(loader.relative(folder), file) for folder, files_in in found for file in files_in]
     count = worker_count(len(files), method)
     if count < 2:

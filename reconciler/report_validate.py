@@ -9,9 +9,12 @@ from .errors import ManifestError
 
 
 def as_json(directory: str, root: str, tasks: list[tuple[str, str]], warnings: list[str],
-            error: ManifestError | None) -> str:
-    """Every task (path, manifest) or every problem, with the look-alike warnings."""
+            error: ManifestError | None, host: str | None = None) -> str:
+    """Every task (path, manifest) or every problem, with the look-alike warnings
+    (``host``: the inventory host whose subset was validated)."""
     body: dict[str, object] = {"format_version": 1, "directory": directory, "root": root}
+    if host is not None:
+        body["host"] = host
     if error is not None:
         problems = [{"file": p.path, "line": p.line, "column": p.column, "message": p.message}
                     for p in error.problems]

@@ -56,10 +56,14 @@ def signature(body: dict[str, Any], key: str) -> str:
     return _SIGNATURE_PREFIX + hmac.new(key.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def save(plan: Plan, path: str, backend: str, key: str | None = None) -> None:
-    """Write the plan as ``apply --plan`` reads it, signed when ``key`` is given."""
+def save(plan: Plan, path: str, backend: str, key: str | None = None,
+         fleet: Mapping[str, Any] | None = None) -> None:
+    """Write the plan as ``apply --plan`` reads it, signed when ``key`` is given;
+    ``fleet``: the inventory host it is for and when it was made (``fleet report``)."""
     body = as_dict(plan, with_xml=True)
     body["backend"] = backend
+    if fleet:  # the host it is for (fleet report); what apply executes is under the digest
+        body["fleet"] = dict(fleet)
     body["fingerprints"] = plan.fingerprints
     body["digest"] = _digest(body)
     if key:

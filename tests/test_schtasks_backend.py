@@ -530,13 +530,14 @@ def test_run_info_reads_the_csv_in_one_call(machine: Path) -> None:
 
 def test_only_this_module_starts_processes() -> None:
     """Of reconcile's own code, only the Windows backends start programs. The runner
-    (reconciler/runner/) is another program: running the tasks' commands is its job; and
-    runner_install.py is an installer an administrator runs by hand (venv, icacls)."""
+    (reconciler/runner/) is another program: running the tasks' commands is its job;
+    runner_install.py is an installer an administrator runs by hand (venv, icacls); and
+    fleet/git.py is pull mode's read-only git fetch (git's own credential helpers)."""
     package = Path(__file__).resolve().parents[1] / "reconciler"
     users = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
                    if re.search(r"^\s*(import subprocess|from subprocess)", p.read_text(encoding="utf-8"), re.M))
     assert {u for u in users if not u.startswith("runner/")} <= {
-        "backends/schtasks.py", "backends/powershell.py", "runner_install.py"}
+        "backends/schtasks.py", "backends/powershell.py", "runner_install.py", "fleet/git.py"}
     source = (package / "backends" / "schtasks.py").read_text(encoding="utf-8")
     assert "shell=True" not in source
 

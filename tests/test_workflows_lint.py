@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def workflow_files() -> list[Path]:
     files = [p for pattern in ("*.yml", "*.yaml") for p in (REPO / ".github" / "workflows").glob(pattern)]
-    examples = REPO / "examples"
+    examples = REPO / "examples" / "github-actions"  # examples/ansible holds playbooks, not workflows
     if examples.is_dir():
         files += [p for pattern in ("*.yml", "*.yaml") for p in examples.rglob(pattern)]
     return sorted(files)

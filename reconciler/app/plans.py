@@ -25,16 +25,17 @@ from ..model import Action, Plan, TaskSpec
 
 # The planner and the renderer bring lxml: imported where used, so `validate` starts fast.
 if TYPE_CHECKING:
+    from ..manifest import Selection
     from ..planner import Actual, Desired
     from .preflight import Rails
 
 
 # --- the desired state ----------------------------------------------------------------
 
-def load_tasks(directory: str, root: str) -> list[TaskSpec]:
-    """Every task the manifests under ``directory`` describe (ManifestError lists every
-    problem)."""
-    return manifest.load(directory, root)
+def load_tasks(directory: str, root: str, select: Selection | None = None) -> list[TaskSpec]:
+    """Every task the manifests under ``directory`` describe (``select``: one host's
+    subset; ManifestError lists every problem)."""
+    return manifest.load(directory, root, select=select)
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,10 @@ class Validation:
     error: ManifestError | None
 
 
-def validate(directory: str, root: str) -> Validation:
+def validate(directory: str, root: str, select: Selection | None = None) -> Validation:
     warnings = manifest.look_alikes(directory)
     try:
-        return Validation(load_tasks(directory, root), warnings, None)
+        return Validation(load_tasks(directory, root, select), warnings, None)
     except ManifestError as err:
         return Validation([], warnings, err)
 
@@ -81,11 +82,11 @@ def desired_one(spec: TaskSpec, root: str, resolve: Callable[[str], str]) -> Des
 
 
 def load_desired(directory: str, root: str, backend: Backend,
-                 meanwhile: Callable[[], None] | None = None) -> list[Desired]:
+                 meanwhile: Callable[[], None] | None = None, select: Selection | None = None) -> list[Desired]:
     """The manifests' tasks, rendered as they will be registered. Large folders are read
     and rendered on several cores; ``meanwhile`` runs while the other processes finish."""
     prepare = functools.partial(desired_one, root=root, resolve=backend.resolve_account)
-    tasks, prepared = manifest.load_prepared(directory, root, prepare=prepare, meanwhile=meanwhile)
+    tasks, prepared = manifest.load_prepared(directory, root, prepare=prepare, meanwhile=meanwhile, select=select)
     return [prepared.get(names.key(spec.path)) or prepare(spec) for spec in tasks]
 
 
@@ -182,19 +183,19 @@ def live_spelling(actual: ActualState, root: str) -> str:
 
 
 def _respelled(directory: str, root: str, backend: Backend, desired: list[Desired],
-               early: EarlyRead) -> tuple[str, list[Desired], ActualState]:
+               early: EarlyRead, select: Selection | None = None) -> tuple[str, list[Desired], ActualState]:
     """The manifests rendered for the root as the machine spells it, and the live state
     (read once: ``early``)."""
     actual = read_actual(backend, root, desired, early)
     spelled = live_spelling(actual, root)
     if spelled != root:
-        desired = load_desired(directory, spelled, backend)
+        desired = load_desired(directory, spelled, backend, select=select)
         actual = read_actual(backend, spelled, desired, early)
     return spelled, desired, actual
 
 
 def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool = False,
-         rails: Rails | None = None) -> Planned:
+         rails: Rails | None = None, select: Selection | None = None) -> Planned:
     """Manifests against the live state; the state is read while manifests are still
     being read on other cores. The plan also warns about what apply would refuse with
     the same ``rails``, and about manifest look-alikes."""
@@ -202,22 +203,23 @@ def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool 
     from . import preflight
 
     early = EarlyRead(backend, root)
-    desired = load_desired(directory, root, backend, meanwhile=early)
-    root, desired, actual = _respelled(directory, root, backend, desired, early)
+    desired = load_desired(directory, root, backend, meanwhile=early, select=select)
+    root, desired, actual = _respelled(directory, root, backend, desired, early, select)
     result = make_plan(desired, actual, root, update_passwords=update_passwords)
     checked = preflight.check(result, [d.spec for d in desired], rails or preflight.Rails())
     warnings = tuple(look_alikes(directory)) + checked.warnings
     return Planned(replace(result, warnings=result.warnings + warnings), actual, checked.refused)
 
 
-def save(result: Plan, path: str, backend_name: str) -> None:
-    """The plan as ``apply --plan`` takes it (JSON, with the XML to register)."""
+def save(result: Plan, path: str, backend_name: str, fleet: Mapping[str, Any] | None = None) -> None:
+    """The plan as ``apply --plan`` takes it (JSON, with the XML to register); ``fleet``:
+    which host of an inventory it is for, and when it was made (``fleet report``)."""
     from .. import savedplan
 
     folder = os.path.dirname(path)
     if folder and not os.path.isdir(folder):
         raise UsageError(f"--out {path}: the folder {folder} does not exist")
-    savedplan.save(result, path, backend_name, savedplan.plan_key())
+    savedplan.save(result, path, backend_name, savedplan.plan_key(), fleet)
 
 
 # --- applying ---------------------------------------------------------------------------
@@ -257,7 +259,7 @@ def _saved(path: str, root: str, backend: Backend) -> tuple[Plan, bool]:
 
 def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str | None = None,
           saved_plan: str | None = None, on_plan: Callable[[Plan], None] = lambda plan: None,
-          progress: Callable[[Any], None] | None = None) -> Applied:
+          progress: Callable[[Any], None] | None = None, select: Selection | None = None) -> Applied:
     """Make the root match the manifests in ``directory`` — or exactly the saved plan
     ``saved_plan`` (then no manifest is read) — and nothing more. ``on_plan`` sees the
     plan before anything is refused or written; ``progress`` each write's outcome."""
@@ -268,7 +270,7 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
         raise UsageError("--parallelism must be at least 1")
     if (directory is None) == (saved_plan is None):
         raise UsageError("apply takes manifests or a saved plan, not both")
-    desired = load_desired(directory, root, backend) if directory is not None else None
+    desired = load_desired(directory, root, backend, select=select) if directory is not None else None
     signed = False
     with backend.lock():
         if saved_plan is not None:
@@ -279,7 +281,7 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
             assert directory is not None and desired is not None
             early = EarlyRead(backend, root)
             early()  # under the lock: the state this apply writes against
-            root, desired, actual = _respelled(directory, root, backend, desired, early)
+            root, desired, actual = _respelled(directory, root, backend, desired, early, select)
             result = make_plan(desired, actual, root, update_passwords=options.update_passwords)
         on_plan(result)
         if saved_plan is not None:

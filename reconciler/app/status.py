@@ -4,13 +4,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import names
 from ..backends.base import Backend, RunInfo
 from ..errors import ReconcileError
 from ..planner import Actual
 from .plans import load_tasks, read_actual
+
+if TYPE_CHECKING:
+    from ..manifest import Selection
 
 
 @dataclass(frozen=True)
@@ -44,24 +47,24 @@ class Status:
     warnings: tuple[str, ...]
 
 
-def _runner_home(directory: str, root: str) -> str | None:
+def _runner_home(directory: str, root: str, select: Selection | None = None) -> str | None:
     """The runner home the manifests' Defaults name, if they can be read."""
     if not os.path.isdir(directory):
         return None
     try:
-        tasks = load_tasks(directory, root)
+        tasks = load_tasks(directory, root, select)
     except ReconcileError:
         return None
     homes = {str(t.runner["home"]) for t in tasks if t.runner and t.runner.get("home")}
     return homes.pop() if len(homes) == 1 else None
 
 
-def runner_home(explicit: str | None, directory: str, root: str) -> str:
+def runner_home(explicit: str | None, directory: str, root: str, select: Selection | None = None) -> str:
     """The runner home to read: ``--home``, RECONCILE_RUNNER_HOME, the manifests'
     Defaults, or the platform's."""
     from .. import history
 
-    return history.resolve_home(explicit, None if explicit else _runner_home(directory, root))
+    return history.resolve_home(explicit, None if explicit else _runner_home(directory, root, select))
 
 
 def _runner_runs(home: str) -> dict[str, dict[str, Any]]:

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .. import names
 from ..errors import UsageError, quoted
 from ..model import TaskSpec
 from .plans import load_tasks
+
+if TYPE_CHECKING:
+    from ..manifest import Selection
 
 
 def find_task(tasks: list[TaskSpec], name: str, root: str) -> TaskSpec:
@@ -28,11 +31,12 @@ def find_task(tasks: list[TaskSpec], name: str, root: str) -> TaskSpec:
     return matches[0]
 
 
-def render_xml(directory: str, root: str, name: str, resolve: Callable[[str], str]) -> str:
+def render_xml(directory: str, root: str, name: str, resolve: Callable[[str], str],
+               select: Selection | None = None) -> str:
     """The XML ``name`` would be registered with, marker included, declared UTF-8."""
     from ..render import declared, render
 
-    spec = find_task(load_tasks(directory, root), name, root)
+    spec = find_task(load_tasks(directory, root, select), name, root)
     return declared(render(spec, root, resolve).xml, "UTF-8")
 
 
@@ -42,7 +46,8 @@ class NextRuns:
     runs: list[dt.datetime]
 
 
-def next_runs(directory: str, root: str, name: str, start: dt.datetime, count: int) -> NextRuns:
+def next_runs(directory: str, root: str, name: str, start: dt.datetime, count: int,
+              select: Selection | None = None) -> NextRuns:
     """The next ``count`` start times of ``name`` after ``start`` (naive local time), as
     Task Scheduler would start them in this machine's time zone (README "Daylight saving
     time")."""
@@ -52,6 +57,6 @@ def next_runs(directory: str, root: str, name: str, start: dt.datetime, count: i
 
     if count < 1:
         raise UsageError("-n must be at least 1")
-    spec = find_task(load_tasks(directory, root), name, root)
+    spec = find_task(load_tasks(directory, root, select), name, root)
     canonical = render(spec, root).canonical
     return NextRuns(spec.path, simulate.next_runs(canonical, start, count, zone=SystemZone()))

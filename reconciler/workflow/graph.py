@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from .. import names
 from ..errors import quoted
@@ -80,9 +80,13 @@ def _matches(name: str, nodes: list[DepNode]) -> list[int]:
     return exact or [i for i, n in enumerate(nodes) if n.name.casefold() == wanted]
 
 
-def _lookup(name: str, nodes: list[DepNode]) -> tuple[int | None, str]:
-    """The index of the one node ``name`` names, or None and why."""
+def _lookup(name: str, nodes: list[DepNode], elsewhere: Sequence[DepNode] = (),
+            scope: str = "") -> tuple[int | None, str]:
+    """The index of the one node ``name`` names, or None and why (``elsewhere``: tasks
+    that exist but go to other hosts than ``scope``)."""
     found = _matches(name, nodes)
+    if not found and _matches(name, list(elsewhere)):
+        return None, f"after: no task {name!r} on {scope}"
     if not found:
         close = difflib.get_close_matches(name.casefold(), sorted({n.display.casefold() for n in nodes}), 1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -93,8 +97,8 @@ def _lookup(name: str, nodes: list[DepNode]) -> tuple[int | None, str]:
     return found[0], ""
 
 
-def _after_edges(index: int, nodes: list[DepNode],
-                 problems: list[tuple[DepNode, KeyPath, str]]) -> list[tuple[int, int]]:
+def _after_edges(index: int, nodes: list[DepNode], problems: list[tuple[DepNode, KeyPath, str]],
+                 elsewhere: Sequence[DepNode] = (), scope: str = "") -> list[tuple[int, int]]:
     """The edges of one task's ``after``; each entry that cannot be one is a problem."""
     node = nodes[index]
     edges: list[tuple[int, int]] = []
@@ -104,7 +108,7 @@ def _after_edges(index: int, nodes: list[DepNode],
         if entry.require not in REQUIRE:
             problems.append((node, where + ("require",),
                              f"require must be succeeded or completed, not {entry.require!r}"))
-        found, why = _lookup(entry.task, nodes)
+        found, why = _lookup(entry.task, nodes, elsewhere, scope)
         if found is None:
             problems.append((node, where, why))
             continue
@@ -125,8 +129,11 @@ def _after_edges(index: int, nodes: list[DepNode],
     return edges
 
 
-def dependency_problems_at(nodes: list[DepNode]) -> list[tuple[DepNode, KeyPath, str]]:
-    """Every ``after`` problem, as (node, key path inside its spec, message)."""
+def dependency_problems_at(nodes: list[DepNode], elsewhere: Sequence[DepNode] = (),
+                           scope: str = "") -> list[tuple[DepNode, KeyPath, str]]:
+    """Every ``after`` problem, as (node, key path inside its spec, message).
+    ``elsewhere``: tasks that go to other hosts of a fleet than ``scope``; ``after``
+    naming one of them is a problem that says so."""
     problems: list[tuple[DepNode, KeyPath, str]] = []
     edges: Edges = {}
     for index, node in enumerate(nodes):
@@ -137,7 +144,7 @@ def dependency_problems_at(nodes: list[DepNode]) -> list[tuple[DepNode, KeyPath,
         if node.after and not node.has_run:  # pragma: no cover - after lives inside run
             edges[index] = []
             continue
-        edges[index] = _after_edges(index, nodes, problems)
+        edges[index] = _after_edges(index, nodes, problems, elsewhere, scope)
     for cycle in _cycles(edges):
         # Reported at the task of the cycle that comes last (where it "occurs second"),
         # printed from the one that comes first.
