@@ -168,6 +168,11 @@ def croniter_spelling(expression: str) -> str | None:
     for index, kind in ((3, "month"), (4, "dow")):  # names to numbers, so 0-SUN is seen equal
         fields[index] = re.sub(r"[A-Za-z]{3}", lambda m: str(_NAMES[kind].get(m.group().upper(), m.group())),
                                fields[index])
+    dom = fields[2].upper().split(",")
+    if "L" in dom and any("/" in d for d in dom) and any("-" in d and "/" not in d for d in dom):
+        # croniter 7.0.0 fires on a day none of the items names: `*/2,L,3-30` fires on
+        # the 2nd (found by hypothesis; `*/2,L` and `L,3-30` alone are read right).
+        return None
     dow = fields[4].split(",")
     special = [d for d in dow if "#" in d or d.upper().endswith("L")]
     if special and len(dow) > 1:
