@@ -28,6 +28,9 @@ class Selection(Protocol):
     @property
     def label(self) -> str: ...  # "host srv-a02 (groups: prod)", for messages
 
+    @property
+    def host_name(self) -> str: ...  # the inventory's name of the host
+
     def wants(self, task: TaskSpec) -> bool: ...
 
     def problems(self, task: TaskSpec) -> list[Problem]: ...  # names in its targets the inventory lacks

@@ -34,6 +34,8 @@ def plan_key(environ: Mapping[str, str] | None = None) -> str | None:
 
 def _canonical(body: dict[str, Any], keys: tuple[str, ...]) -> str:
     content = {k: body.get(k) for k in keys}
+    if "fleet" in body:  # the host a plan is for is part of what it does (apply --host checks it)
+        content["fleet"] = body["fleet"]
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -87,6 +89,7 @@ class SavedPlan:
     plan: Plan
     backend: str  # the backend it was made for ("" if it does not say)
     signed: bool  # its signature was checked against RECONCILE_PLAN_KEY
+    host: str | None = None  # the inventory host it was made for (plan --host), if any
 
 
 def _check_signature(path: str, body: dict[str, Any], key: str | None) -> bool:
@@ -158,7 +161,9 @@ def load(path: str, key: str | None = None) -> SavedPlan:
         if not names.is_under(change.path, plan.root) or any(
                 names.segment_problem(s) for s in change.path[len(plan.root):].split("\\")):
             raise ReconcileError(f"{path}: {change.path} is not a task path under the plan's root {plan.root}")
-    return SavedPlan(plan, str(body.get("backend", "")), signed)
+    fleet = body.get("fleet")
+    host = fleet.get("host") if isinstance(fleet, dict) else None
+    return SavedPlan(plan, str(body.get("backend", "")), signed, host if isinstance(host, str) else None)
 
 
 _UNSIGNED_ADOPTION = ("adopting a task through a saved plan needs a signed plan: set {env} for both "

@@ -199,3 +199,25 @@ def test_validate_json_every_host_or_one(fleet: Path) -> None:
     problems = json.loads(bad.out)["problems"]
     assert [(p["file"], p["line"]) for p in problems] == [("tasks.d/typo.yaml", 5)]
     assert "no group 'sitea' in inventory.yml (did you mean 'site_a'?)" in problems[0]["message"]
+
+
+def test_a_saved_plan_applies_only_on_the_host_it_was_made_for(fleet: Path) -> None:
+    assert host_cli(fleet, "srv-a01", "plan", "--out", "a01.json").code == 0
+    # srv-b02's store is as empty as srv-a01's was: only the host named in the plan tells them apart.
+    refused = host_cli(fleet, "srv-b02", "apply", "--plan", "a01.json")
+    assert refused.code == 1
+    assert "the saved plan was made for host srv-a01, not srv-b02 (--host)" in refused.err
+    assert store_snapshot(fleet / "stores" / "srv-b02") == {}
+    applied = host_cli(fleet, "srv-a01", "apply", "--plan", "a01.json", "-q")
+    assert applied.code == 0, applied.err
+    assert planned(fleet, "srv-a01") == {}
+
+
+def test_the_host_in_a_saved_plan_cannot_be_edited(fleet: Path) -> None:
+    assert host_cli(fleet, "srv-a01", "plan", "--out", "a01.json").code == 0
+    body = json.loads((fleet / "a01.json").read_text(encoding="utf-8"))
+    body["fleet"]["host"] = "srv-b02"
+    (fleet / "a01.json").write_text(json.dumps(body), encoding="utf-8")
+    refused = host_cli(fleet, "srv-b02", "apply", "--plan", "a01.json")
+    assert refused.code == 1
+    assert "edited after it was made" in refused.err

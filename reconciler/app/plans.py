@@ -245,13 +245,16 @@ class Applied:
         return sum(1 for o in self.outcomes if o.status == "done" and o.action is action)
 
 
-def _saved(path: str, root: str, backend: Backend) -> tuple[Plan, bool]:
-    """The saved plan, and whether its signature was checked (RECONCILE_PLAN_KEY)."""
+def _saved(path: str, root: str, backend: Backend, host: str | None) -> tuple[Plan, bool]:
+    """The saved plan, and whether its signature was checked (RECONCILE_PLAN_KEY).
+    ``host``: the inventory host this apply is for; a plan made for another is refused."""
     from .. import savedplan
 
     saved = savedplan.load(path, savedplan.plan_key())
     if names.key(saved.plan.root) != names.key(root):
         raise UsageError(f"the saved plan is for {saved.plan.root}, not {root} (--root)")
+    if host is not None and saved.host is not None and saved.host.casefold() != host.casefold():
+        raise UsageError(f"the saved plan was made for host {saved.host}, not {host} (--host)")
     if saved.backend and saved.backend != backend.name:
         raise UsageError(f"the saved plan was made with --backend {saved.backend}")
     return saved.plan, saved.signed
@@ -274,7 +277,7 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
     signed = False
     with backend.lock():
         if saved_plan is not None:
-            result, signed = _saved(saved_plan, root, backend)
+            result, signed = _saved(saved_plan, root, backend, select.host_name if select else None)
             actual = read_actual(backend, root)
             savedplan.check_fresh(result, actual.fingerprints())
         else:

@@ -125,6 +125,10 @@ class HostSelection:
     def label(self) -> str:
         return label(self.host)
 
+    @property
+    def host_name(self) -> str:
+        return self.host.name
+
     def wants(self, task: TaskSpec) -> bool:
         return task.targets is None or task.targets.receives(self.host)
 
