@@ -110,6 +110,10 @@ def ordered(plan: Plan) -> list[Change]:
                 deletes.append(change)
         elif change.replaces is None:
             writes.append(change)
+    paired = {c.path for c in first if c.action is Action.DELETE}
+    unpaired = [c.path for c in plan.changes if c.replaces is not None and c.replaces not in paired]
+    if unpaired:  # never written silently out of order, nor silently dropped
+        raise ReconcileError(f"{unpaired[0]}: the plan replaces a task it does not delete; nothing was written")
     return first + writes + deletes
 
 

@@ -158,12 +158,24 @@ def load(path: str, key: str | None = None) -> SavedPlan:
             raise ReconcileError(f"{path}: the saved plan is damaged (a change's path, reason or XML is not text)")
         if change.action in (Action.CREATE, Action.UPDATE) and not change.xml:
             raise ReconcileError(f"{path}: the saved plan has no XML for {change.path}")
+        if change.replaces is not None and not _is_rename(change, plan.changes):
+            raise ReconcileError(f"{path}: the saved plan is damaged ({change.path} replaces {change.replaces}, "
+                                 "which is not a rename of its name's case with the old name deleted)")
         if not names.is_under(change.path, plan.root) or any(
                 names.segment_problem(s) for s in change.path[len(plan.root):].split("\\")):
             raise ReconcileError(f"{path}: {change.path} is not a task path under the plan's root {plan.root}")
     fleet = body.get("fleet")
     host = fleet.get("host") if isinstance(fleet, dict) else None
     return SavedPlan(plan, str(body.get("backend", "")), signed, host if isinstance(host, str) else None)
+
+
+def _is_rename(change: Change, changes: tuple[Change, ...]) -> bool:
+    """``replaces`` as plan writes it: a create whose old name differs only in case, with
+    exactly one delete of that old name in the same plan."""
+    if not (change.action is Action.CREATE and isinstance(change.replaces, str)
+            and change.replaces != change.path and names.key(change.replaces) == names.key(change.path)):
+        return False
+    return sum(1 for c in changes if c.action is Action.DELETE and c.path == change.replaces) == 1
 
 
 _UNSIGNED_ADOPTION = ("adopting a task through a saved plan needs a signed plan: set {env} for both "
@@ -197,7 +209,9 @@ def check_ownership(plan: Plan, actual: list[Any], signed: bool = False) -> None
     from .marker import owns
 
     live = {names.key(a.path): a for a in actual}
-    renamed = {names.key(c.replaces) for c in plan.changes if c.replaces}
+    # Only a real case-only rename (``load`` checked the pairing) lets a create stand where
+    # a task is, and then only the create that names it and the delete of that very path.
+    renamed = {names.key(c.path) for c in plan.changes if c.action is Action.CREATE and c.replaces}
     for change in plan.changes:
         if change.action is Action.NOOP:
             continue
@@ -205,7 +219,7 @@ def check_ownership(plan: Plan, actual: list[Any], signed: bool = False) -> None
         if change.xml is not None:
             _check_written_marker(change, plan.root)
         if change.action is Action.CREATE:
-            if current is not None and names.key(change.path) not in renamed:
+            if current is not None and not change.replaces:
                 raise StalePlanError(f"the saved plan would overwrite {change.path}, which exists; refused")
             continue
         if current is None:

@@ -90,6 +90,35 @@ def test_an_adoption_forged_into_an_unsigned_plan_is_refused(applied: Path) -> N
     assert store_snapshot(applied / STORE) == before
 
 
+def _evil_create(path: str = HAND_MADE, replaces: str | None = None) -> dict[str, Any]:
+    evil = task_xml(command="C:\\evil\\payload.exe", documentation=forged_marker(path, protect=False))
+    return {"path": path, "action": "create", "reason": "new task", "drift": False, "manifest": None,
+            "protect": False, "fields": [], "before": None, "after": None, "xml": evil,
+            "password_env": None, "replaces": replaces}
+
+
+@pytest.mark.parametrize("forgery", ["no-op replaces", "create replaces itself", "unpaired replaces"])
+def test_a_create_over_a_hand_made_task_cannot_hide_behind_replaces(applied: Path, forgery: str) -> None:
+    """The red team's second plan: ``replaces`` on another change made a create over an
+    unmanaged task pass as the new half of a rename, and it was written, exit 0."""
+    plan_file, body = _save_plan(applied)
+    noop = next(c for c in body["changes"] if c["action"] == "no-op")
+    if forgery == "no-op replaces":
+        noop["replaces"] = HAND_MADE
+        body["changes"].append(_evil_create())
+    elif forgery == "create replaces itself":
+        body["changes"].append(_evil_create(replaces=HAND_MADE))
+    else:  # a rename whose delete half is missing: it was silently dropped before
+        body["changes"].append(_evil_create(HAND_MADE.upper(), replaces=HAND_MADE))
+    body["digest"] = _digest(body)
+    plan_file.write_text(json.dumps(body), encoding="utf-8")
+    before = store_snapshot(applied / STORE)
+    result = run_cli("apply", "--plan", str(plan_file), cwd=applied)
+    assert result.code == 1, result.out + result.err
+    assert "replaces" in result.err, result.err
+    assert store_snapshot(applied / STORE) == before
+
+
 def test_an_adoption_forged_into_a_signed_plan_is_refused(applied: Path) -> None:
     env = {"RECONCILE_PLAN_KEY": PLAN_KEY}
     plan_file, body = _save_plan(applied, env)
@@ -278,3 +307,14 @@ def test_a_signed_plan_may_adopt_a_task_whose_name_case_changes(applied: Path) -
     result = run_cli("apply", "--plan", str(plan_file), cwd=applied, env=env)
     assert result.code == 0, result.out + result.err
     assert [p.name for p in (applied / ROOT_DIR).iterdir() if p.name.lower() == "hand-made"] == ["hand-made"]
+
+
+def test_a_real_rename_of_the_names_case_still_applies_from_a_saved_plan(applied: Path) -> None:
+    manifest = applied / "tasks.d" / "nightly-restart.yaml"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace("name: nightly-restart", "name: Nightly-Restart"),
+                        encoding="utf-8")
+    plan_file, body = _save_plan(applied)
+    assert [c.get("replaces") for c in body["changes"] if c["action"] == "create"] == ["\\Orchestrator\\nightly-restart"]
+    result = run_cli("apply", "--plan", str(plan_file), cwd=applied)
+    assert result.code == 0, result.err
+    assert "No changes." in run_cli("plan", cwd=applied).out
