@@ -210,6 +210,28 @@ def test_a_url_from_the_environment_never_shows(elsewhere: _Server, secret: str,
     assert sent["ok"] is True
 
 
+@pytest.mark.parametrize("tail", [" x", "\tx", "\x7f"])
+@pytest.mark.parametrize("source", ["urlFromEnv", "url"])
+def test_a_url_with_a_space_or_control_character_is_refused_without_showing_it(
+        elsewhere: _Server, secret: str, tail: str, source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """http.client refused such a URL with an error quoting its path and query: the token
+    went into history (found by the red team)."""
+    url = f"{elsewhere.url}/hook?token={secret}{tail}"
+    monkeypatch.setenv("HOOK_URL", url)
+    config = {"urlFromEnv": "HOOK_URL"} if source == "urlFromEnv" else {"url": url}
+    (outcome,) = notify.send_all([{"webhook": config}], REPORT)
+    assert outcome["ok"] is False and "space or a control character" in outcome["error"], outcome
+    assert elsewhere.requests == []
+    assert_nowhere(secret, json.dumps(outcome), repr(outcome))
+
+
+def test_the_parts_of_a_secret_url_are_redacted_on_their_own(secret: str) -> None:
+    redactor = Redactor()
+    redactor.add_url(f"https://robot:{secret}@hooks.example.com/hook/{secret}?token={secret}")
+    for quoted in (f"/hook/{secret}?token={secret}", f"token={secret}", f"robot:{secret}"):
+        assert secret not in redactor.redact(f"InvalidURL: {quoted!r}")
+
+
 def test_a_url_written_in_the_manifest_is_shown_without_its_query_and_user(elsewhere: _Server, secret: str) -> None:
     url = elsewhere.url.replace("http://", f"http://robot:{secret}@") + f"/fail?token={secret}#{secret}"
     (outcome,) = notify.send_all([{"webhook": {"url": url}}], REPORT)

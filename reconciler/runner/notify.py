@@ -277,13 +277,16 @@ def send_webhook(config: dict[str, Any], report: dict[str, Any], tail: str = "",
                  abort: list[Callable[[], None]] | None = None) -> None:
     redactor = redactor or Redactor()
     if config.get("urlFromEnv"):
-        url = redactor.add(secrets.from_env(str(config["urlFromEnv"]), "webhook URL")) or ""
+        url = redactor.add_url(secrets.from_env(str(config["urlFromEnv"]), "webhook URL")) or ""
         shown = f"the URL in {config['urlFromEnv']}"
     else:
         url = str(config.get("url", ""))
         shown = redact_url(url)
     if not url.lower().startswith(("http://", "https://")):
         raise NotifyError(f"webhook: {shown} is not an http(s) URL")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        # http.client would refuse it with an error quoting the path and query, tokens and all.
+        raise NotifyError(f"webhook: {shown} holds a space or a control character; percent-encode it")
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
     headers.update(_headers(config, redactor, credentials))
     body = json.dumps({"event": "reconcile.run.failed", **report}, ensure_ascii=False).encode("utf-8")

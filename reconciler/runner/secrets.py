@@ -173,6 +173,22 @@ class Redactor:
             self._forms.update(_base64_cores(raw))
         return secret
 
+    def add_url(self, url: str | None) -> str | None:
+        """A URL that is a secret as a whole: also its parts that errors quote on their
+        own (the path with the query, the query, user-info), in every spelling ``add`` knows."""
+        if not url:
+            return url
+        self.add(url)
+        try:
+            parts = urllib.parse.urlsplit(url.strip())
+        except ValueError:
+            return url
+        pieces = [parts.path + ("?" + parts.query if parts.query else ""), parts.query, parts.netloc.rpartition("@")[0]]
+        for piece in pieces:
+            if len(piece) >= _MIN_FRAGMENT:
+                self.add(piece)
+        return url
+
     def add_login(self, user: str, password: str) -> None:
         """An SMTP login: both values, and what AUTH PLAIN and AUTH LOGIN send (RFC 4616,
         draft-murchison-sasl-login): base64 of ``\\0user\\0password`` and of each."""
