@@ -1,7 +1,9 @@
 """Does the plan reviewed on a pull request still hold? ``python -m reconciler.plan_compare
 REVIEWED.json CURRENT.json`` compares two saved plans (``plan --out``) by what they would
-do: the same tasks created, updated and deleted, with the same XML. Unchanged tasks and
-the fingerprints of the live state are left out: another merge that changed other tasks
+do: the same tasks created, updated and deleted, with the same XML. Unchanged tasks, the
+fingerprints of the live state, and what only a key or a secret can see (the marker's
+HMAC, a password's HMAC, an update of only those) are left out, since the pull request's
+job may not hold the keys: another merge that changed other tasks
 does not make a reviewed plan wrong, only a different set of writes does.
 
 Exit 0 when the writes are the same; 1 when they differ or a plan cannot be read, with
@@ -11,20 +13,45 @@ and applies only when strict mode is off (README "In CI")."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any, Sequence
 
 from . import names
 
+# Marker members made with a key or a secret the pull request's job may not hold (the
+# marker's HMAC under RECONCILE_HMAC_KEY, a password's HMAC): nothing a reviewer reads.
+_KEYED = re.compile(r'(?:"|&quot;)(?:sig|pwHmac)(?:"|&quot;):(?:"|&quot;)[0-9a-f]*(?:"|&quot;),?')
+# An update that changes only those (a password rotated in a secret, a marker signed once
+# the key is set) is not something a pull request can show either.
+_KEYED_FIELDS = {"marker", "password"}
+
+
+def _comparable(xml: str | None) -> str | None:
+    return _KEYED.sub("", xml) if xml is not None else None
+
+
+def _keyed_only(change: dict[str, Any]) -> bool:
+    fields = change.get("fields") or []
+    return (change.get("action") == "update" and bool(fields)
+            and all(isinstance(f, dict) and f.get("field") in _KEYED_FIELDS for f in fields))
+
 
 def writes(body: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
-    """What a saved plan would write: task key -> (action, XML to register)."""
+    """What a saved plan would write: task key -> (action, XML to register, without the
+    marker's keyed members)."""
     out: dict[str, tuple[str, str | None]] = {}
     for change in body.get("changes") or []:
-        if change.get("action") in ("create", "update", "delete"):
+        if change.get("action") in ("create", "update", "delete") and not _keyed_only(change):
             key = names.key(str(change["path"])) + ("#old" if change.get("action") == "delete" else "")
-            out[key] = (change["action"], change.get("xml"))
+            out[key] = (change["action"], _comparable(change.get("xml")))
     return out
+
+
+def unreviewable(body: dict[str, Any]) -> list[str]:
+    """The current plan's updates that only a key or a secret can see, one line each."""
+    return [f"{c['path']}: {', '.join(str(f.get('field')) for f in c['fields'])} (not shown on a pull request)"
+            for c in body.get("changes") or [] if isinstance(c, dict) and _keyed_only(c)]
 
 
 def differences(reviewed: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -69,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     found = differences(reviewed, current)
     if not found:
         print("The reviewed plan still holds: the current plan makes the same changes.")
+        for line in unreviewable(current):
+            print(f"- also: {line}")
         return 0
     print("The reviewed plan no longer holds:")
     for line in found:

@@ -168,6 +168,32 @@ def test_a_reviewed_plan_does_not_hold_when_the_changes_differ(workspace: Path) 
     ]
 
 
+def test_a_reviewed_plan_holds_whatever_keys_the_pull_requests_job_had(workspace: Path) -> None:
+    """The plan job has no environment, so it may lack RECONCILE_HMAC_KEY and the
+    passwords the apply job maps: what only they change is not a difference."""
+    keyed = {"RECONCILE_HMAC_KEY": "k" * 32, "SVC_PW": "rotated-secret-1"}
+    _edit(workspace, "nightly-restart.yaml", "    user: SYSTEM\n",
+          "    user: CONTOSO\\svc\n    logonType: password\n    password: {fromEnv: SVC_PW}\n")
+    assert run_cli("apply", "-q", cwd=workspace, env={**keyed, "SVC_PW": "first-secret-0"}).code == 0
+    _edit(workspace, "nightly-restart.yaml", "timeout: 5m", "timeout: 7m")
+    reviewed = json.loads(run_cli_plan(workspace, "reviewed.json", {}))
+    current = json.loads(run_cli_plan(workspace, "current.json", keyed))
+    assert any('"sig":' in (c.get("xml") or "") for c in current["changes"])
+    assert not any('"sig":' in (c.get("xml") or "") for c in reviewed["changes"])
+    code, said = run_cli_module(workspace, "reviewed.json", "current.json")
+    assert (code, said.splitlines()[0]) == (0, "The reviewed plan still holds: the current plan makes the same changes."), said
+    # A real change still counts, with or without the keys.
+    _edit(workspace, "nightly-restart.yaml", "timeout: 7m", "timeout: 9m")
+    run_cli_plan(workspace, "current.json", keyed)
+    assert run_cli_module(workspace, "reviewed.json", "current.json")[0] == 1
+
+
+def run_cli_plan(workspace: Path, name: str, env: dict[str, str]) -> str:
+    result = run_cli("plan", "--out", name, cwd=workspace, env=env)
+    assert result.code == 0, result.err
+    return (workspace / name).read_text(encoding="utf-8")
+
+
 def run_cli_module(workspace: Path, *args: str) -> tuple[int, str]:
     import contextlib
     import io
