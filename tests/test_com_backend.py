@@ -143,12 +143,24 @@ def test_a_password_for_an_account_that_takes_none_is_refused(machine: dict[str,
         register(backend(), spec(), password="s3cret")
 
 
-def test_a_password_echoed_by_the_service_is_not_shown(machine: dict[str, str],
+@pytest.mark.parametrize("password", ["Zq7-s3cret", "Zq7  s3cret-two", "Zq7\ts3cret\nthree"])
+def test_a_password_echoed_by_the_service_is_not_shown(machine: dict[str, str], password: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also when the error text's runs of blanks were collapsed to one space on the way."""
     monkeypatch.setenv("COM_STANDIN_FAULT", "echo-password")
     with pytest.raises(BackendError) as caught:
-        register(backend(), spec(principal=Principal(user_id="CONTOSO\\svc", logon_type="Password")), "Zq7-s3cret")
-    assert "Zq7-s3cret" not in str(caught.value) and "***" in str(caught.value)
+        register(backend(), spec(principal=Principal(user_id="CONTOSO\\svc", logon_type="Password")), password)
+    shown = str(caught.value)
+    assert "***" in shown
+    assert all(part not in shown for part in password.split()), shown
+
+
+def test_a_new_folder_inherits_the_roots_security(machine: dict[str, str]) -> None:
+    """CreateFolder gets no security descriptor (VT_EMPTY, NULL to the service), never "":
+    [MS-TSCH] SchRpcCreateFolder gives a NULL sddl the deepest existing folder's."""
+    register(backend(), spec(folder=("Finance", "Daily")))
+    (created,) = [c["args"] for c in com_calls(machine) if c["method"] == "CreateFolder"]
+    assert created[1] == "pythoncom.Empty"
 
 
 # --- errors -------------------------------------------------------------------------------

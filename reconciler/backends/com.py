@@ -202,7 +202,12 @@ class ComBackend:
                 if hresult(err) not in NOT_FOUND:
                     raise BackendError(f"{folder}\\: GetFolder failed: {explain(err)}") from None
         try:
-            top.CreateFolder(folder, "")
+            # No security descriptor: VT_EMPTY, which reaches the service as NULL, and
+            # "If the sddl parameter is NULL, use the security descriptor of the deepest
+            # existing folder" ([MS-TSCH] 3.2.5.4.4 SchRpcCreateFolder): the new folder
+            # inherits the root's. An empty string is not NULL (unverified on Windows what
+            # it would make), so it is never passed.
+            top.CreateFolder(folder, self.api.pythoncom.Empty)
         except com_error as err:
             if hresult(err) != ERROR_ALREADY_EXISTS:  # another writer made it meanwhile
                 raise BackendError(f"{folder}\\: CreateFolder failed: {explain(err)}") from None
@@ -228,8 +233,11 @@ class ComBackend:
                 logon.logon_type, "")
         except self.api.com_error as err:
             message = f"{path}: RegisterTask failed: {explain(err)}"
-            if password:  # the service never says it; if it did, it is not shown
-                message = message.replace(password, "***")
+            if password:  # the service never says it; if it did, it is not shown, in the
+                # words explain() collapsed (runs of blanks become one space) or not
+                for form in {password, " ".join(password.split()), *password.split()}:
+                    if len(form) >= 4 or form == password:
+                        message = message.replace(form, "***")
             raise BackendError(message) from None
 
     def delete(self, path: str) -> None:

@@ -169,7 +169,7 @@ class TaskFolder(_ComObject):
             return RegisteredTask.from_entry(self._session, machine, entry)
 
     def CreateFolder(self, path: str, sddl: object = None) -> TaskFolder:  # noqa: N802 - COM's name
-        self._call("CreateFolder", path)
+        self._call("CreateFolder", path, sddl)  # logged as repr: Empty or the string passed
         full = _folder_path(self._absolute(path))
         with self._session.machine() as machine:
             folders = machine.index["folders"]
