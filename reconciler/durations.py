@@ -119,6 +119,3 @@ def canonical_iso(text: str) -> str:
     """The canonical spelling of an ISO duration read from task XML."""
     return parse_iso(text).iso()
 
-
-def from_seconds(seconds: int) -> Duration:
-    return Duration(seconds=seconds)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -329,6 +328,3 @@ def to_utf16_file(xml: str) -> bytes:
     text = declared(body, "UTF-16").replace("\r\n", "\n").replace("\n", "\r\n")
     return b"\xff\xfe" + text.encode("utf-16-le")
 
-
-def dumps_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from . import names
 from .errors import ReconcileError, StalePlanError
 from .model import Action, Change, FieldChange, Plan
-from .report import FORMAT_VERSION, as_dict
+from .plan_json import FORMAT_VERSION, as_dict
 
 
 ENV_KEY = "RECONCILE_PLAN_KEY"
@@ -268,6 +268,3 @@ def check_fresh(plan: Plan, now: dict[str, str]) -> None:
             raise StalePlanError(f"the saved plan is stale: {after[key][0]} changed since it was "
                                  "made; run plan again")
 
-
-def plan_body(plan: Plan) -> dict[str, Any]:  # pragma: no cover - convenience for tests
-    return as_dict(plan, with_xml=True)

@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,6 @@ class Backend(Protocol):
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """Held for the whole of an apply; raises LockHeldError if another holds it."""
         ...
-
-
-@contextlib.contextmanager
-def no_lock() -> Iterator[None]:
-    yield
 
 
 def record_call(call: str, path: str = "") -> None:

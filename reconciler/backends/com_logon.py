@@ -55,10 +55,6 @@ class Logon:
     kind: str  # for messages: "service account", "group", "gMSA", ...
     takes_password: bool  # whether a password goes with this kind
 
-    @property
-    def is_gmsa(self) -> bool:
-        return self.kind == "gMSA"
-
 
 def _principal(xml: str) -> dict[str, str]:
     """The first Principal's children by name (UserId, GroupId, LogonType), or {}."""

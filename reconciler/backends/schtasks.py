@@ -175,8 +175,8 @@ class SchtasksBackend:
         self._check_path(path)
         if password is not None:
             # schtasks would want it after /RP, on a command line anyone can list: a
-            # password task goes through PowerShell, the password in its environment.
-            # (Imported here: powershell.py uses this module's file and output helpers.)
+            # password task goes through PowerShell, the password in its environment
+            # (imported here: only password tasks need it).
             from . import powershell
 
             user = principal_user(xml)

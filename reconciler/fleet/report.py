@@ -125,7 +125,7 @@ def _time(text: Any) -> dt.datetime | None:
 
 
 def plan_from_dict(body: dict[str, Any]) -> Plan:
-    """A Plan from its JSON view (``report.as_dict``; the XML is not needed here)."""
+    """A Plan from its JSON view (``plan_json.as_dict``; the XML is not needed here)."""
     changes = tuple(
         Change(path=c["path"], action=Action(c["action"]), reason=c.get("reason", ""),
                before=c.get("before"), after=c.get("after"), drift=bool(c.get("drift")),
