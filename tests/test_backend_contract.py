@@ -185,9 +185,19 @@ def _reads_back(state: State, live: LiveTask, rendered: render.Rendered) -> None
 
 
 def test_a_missing_root_is_an_empty_state(machine: Machine) -> None:
+    before = machine.backend.calls
     state = machine.backend.read_state(machine.root)
     assert state.tasks == {}
-    assert state.calls == 1
+    assert machine.backend.calls - before == 1
+
+
+def test_a_whole_root_is_read_in_one_call(machine: Machine) -> None:
+    for name, folder in (("one", ()), ("two", ("Finance",)), ("three", ("Finance", "Daily"))):
+        _register(machine, _spec(name, root=machine.root, folder=folder))
+    before = machine.backend.calls
+    state = machine.backend.read_state(machine.root)
+    assert len(state.tasks) == 3
+    assert machine.backend.calls - before == 1
 
 
 def test_a_registered_task_reads_back_as_rendered(machine: Machine) -> None:

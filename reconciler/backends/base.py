@@ -73,6 +73,7 @@ class Backend(Protocol):
 
     name: str
     capabilities: Capabilities
+    calls: int  # backend calls made so far (a schtasks process, a COM operation, a store read or write)
 
     def read_state(self, root: str) -> State:
         """All tasks in ``root`` and its sub-folders, in one call. Raises BackendError
