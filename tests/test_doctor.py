@@ -15,7 +15,7 @@ from com_support import processes_started, standin_env
 from conftest import run_cli, store_snapshot
 from reconciler.app import doctor, plans
 from reconciler.backends import open_backend
-from reconciler.backends.base import State
+from reconciler.backends.base import RunData, RunInfo, State
 from safety_support import emulator_env, machine_tasks, reconcile_process
 
 STORE = Path(".reconcile") / "store"
@@ -53,6 +53,8 @@ def test_doctor_passes_on_the_local_store_and_leaves_it_as_it_was(tmp_path: Path
     assert evidence["passed"] is True and evidence["format_version"] == 1
     assert evidence["root"].startswith("\\reconcile-doctor-") and evidence["root"].endswith("\\")
     assert evidence["machine"]["backend"] == "local" and evidence["machine"]["python"]
+    assert evidence["machine"]["preferred_encoding"]  # whatever the platform
+    assert any(c["name"] == "status states" and c["result"] == "ok" for c in evidence["checks"])
     names = [c["name"] for c in evidence["checks"]]
     assert any("日本語" in n for n in names) and any("long-xxx" in n for n in names)
     assert {c["result"] for c in evidence["checks"]} <= {"ok", "SKIPPED"}
@@ -76,6 +78,36 @@ def test_doctor_covers_every_trigger_kind_account_kind_and_a_chain(tmp_path: Pat
     assert sorted(s.name for s in chain) == ["chain-first", "chain-second"]
     assert len(plans.load_tasks(str(unicode), "\\reconcile-doctor-test\\")) == 1
     assert backend.read_state("\\reconcile-doctor-test\\").tasks == {}
+
+
+def test_doctor_tries_every_rule_between_settings_and_triggers(tmp_path: Path) -> None:
+    """The settings Task Scheduler 2.1+ added and the registration rules reconcile.py
+    enforces (README "What Task Scheduler refuses"), each at the edge reconcile.py allows."""
+    root = "\\reconcile-doctor-test\\"
+    backend = open_backend("local", root=root, store=str(tmp_path / "store"))
+    main, _ = doctor.write_manifests(tmp_path / "work", root, doctor.DoctorOptions(), tmp_path / "home")
+    xml = {d.spec.name: d.rendered.xml for d in plans.load_desired(str(main), root, backend)}
+    maintenance = xml["maintenance"]
+    assert "<UseUnifiedSchedulingEngine>true</UseUnifiedSchedulingEngine>" in maintenance
+    assert "<Period>P1D</Period>" in maintenance and "<Deadline>P1DT1H</Deadline>" in maintenance
+    assert "<Exclusive>true</Exclusive>" in maintenance
+    newer = xml["newer-settings"]
+    assert all(f"<{e}>{v}</{e}>" in newer for e, v in (
+        ("Volatile", "true"), ("DisallowStartOnRemoteAppSession", "true"), ("AllowHardTerminate", "false")))
+    network = xml["network"]
+    assert "<NetworkProfileName>reconcile-doctor</NetworkProfileName>" in network
+    assert "<NetworkSettings>" in network and "<Id>{6f1c3c52-8d52-4b8e-9d1e-7c0c5e0a2f10}</Id>" in network
+    assert "<DeleteExpiredTaskAfter>PT0S</DeleteExpiredTaskAfter>" in xml["expires"]
+    assert "<EndBoundary>" in xml["expires"]
+    assert all(f"{offset}</StartBoundary>" in xml["utc-offset"] for offset in ("+05:30", "Z", "-08:00"))
+    assert "<Interval>PT1H</Interval>" in xml["repeat-once"] and "<Duration>PT1H</Duration>" in xml["repeat-once"]
+    events = xml["event-queries"]
+    assert events.count("&lt;QueryList&gt;") == 3  # the whole query, the wrapped XPath, the source and id
+    assert "EventID=64997" in events and "<PeriodOfOccurrence>PT1M</PeriodOfOccurrence>" in events
+    assert "<ValueQueries>" in events and "<MatchingElement>" in events
+    # Enabled (with starts in 2099), so status and the next run times compare them too.
+    specs = {s.name: s for s in plans.load_tasks(str(main), root)}
+    assert all(dict(specs[name].settings).get("Enabled", True) for name in ("utc-offset", "repeat-once", "expires"))
 
 
 def test_doctor_passes_on_the_emulator_and_touches_nothing_else(tmp_path: Path) -> None:
@@ -140,6 +172,37 @@ def test_a_difference_is_named_and_fails_the_run(tmp_path: Path) -> None:
     (bad,) = [c for c in evidence.checks if c.name.startswith("read back") and c.result == "DIFFERS"]
     assert bad.name.endswith("several-actions") and "THREE actions" in bad.detail
     assert not list((tmp_path / "store").glob("reconcile-doctor-*"))
+
+
+class _AllReady:
+    """A local backend whose scheduler reports every task Ready, the disabled ones too."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def run_info(self, root: str) -> RunData:
+        tasks = self._inner.read_state(root).tasks  # type: ignore[attr-defined]
+        return RunData({key: RunInfo(status="Ready") for key in tasks})
+
+
+def test_a_state_other_than_the_manifests_names_the_task(tmp_path: Path) -> None:
+    evidence = doctor.doctor(
+        lambda root: _AllReady(open_backend("local", root=root, store=str(tmp_path / "store"))),  # type: ignore[return-value]
+        doctor.DoctorOptions())
+    assert not evidence.passed
+    differs = {c.name: c for c in evidence.checks if c.result == "DIFFERS"}
+    bad = differs[f"status {evidence.root}settings"]
+    assert bad.detail == "expected disabled, found ready (the scheduler says 'Ready')"
+    assert bad.observed == {"expected": "disabled", "found": "ready", "scheduler": "Ready"}
+    main, _ = doctor.write_manifests(tmp_path / "work", evidence.root, doctor.DoctorOptions(), tmp_path / "home")
+    specs = plans.load_tasks(str(main), evidence.root)
+    disabled = {s.path for s in specs if not dict(s.settings).get("Enabled", True)}
+    assert set(differs) == {f"status {path}" for path in disabled}  # every disabled task, no enabled one
+    (states,) = [c for c in evidence.checks if c.name == "status states"]
+    assert states.result == "ok" and states.detail == f"as declared: {len(specs) - len(disabled)} ready"
 
 
 def test_an_interrupted_doctor_removes_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

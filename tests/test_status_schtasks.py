@@ -12,7 +12,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -315,7 +317,6 @@ def test_emulator_headers_despite_nh(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("trigger, expected", [
     ("<TimeTrigger><StartBoundary>2026-03-04T09:00:00</StartBoundary></TimeTrigger>", None),
-    ("<TimeTrigger><StartBoundary>2026-03-04T11:00:00+01:00</StartBoundary></TimeTrigger>", "2026-03-04T11:00:00"),
     ("<TimeTrigger><StartBoundary>2026-03-04T09:00:00</StartBoundary><Repetition><Interval>PT15M</Interval>"
      "<Duration>PT1H</Duration></Repetition></TimeTrigger>", None),
     ("<TimeTrigger><StartBoundary>2026-03-04T09:00:00</StartBoundary><Repetition><Interval>PT25M</Interval>"
@@ -336,6 +337,45 @@ def test_emulator_headers_despite_nh(tmp_path: Path) -> None:
     ("<BootTrigger />", None),
 ])
 def test_emulator_next_run_times(trigger: str, expected: str | None) -> None:
+    from lxml import etree
+
+    element = etree.fromstring(f'<Triggers xmlns="{rules.TASK_NS}">{trigger}</Triggers>')[0]
+    moment = rules.next_run_time(element, dt.datetime.fromisoformat(NOW))
+    assert (moment.isoformat() if moment else None) == expected
+
+
+@pytest.fixture
+def central_europe() -> Iterator[None]:
+    """The C library's local time is Central European (a POSIX TZ rule: no zone files)."""
+    if not hasattr(time, "tzset"):
+        pytest.skip("the local time zone can be set only where time.tzset exists")
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "CET-1CEST,M3.5.0,M10.5.0/3"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+# A boundary with a UTC offset is that instant (ITrigger::StartBoundary, Microsoft Learn),
+# reported in local time: Central European here, one hour ahead of UTC on 2026-03-04.
+@pytest.mark.parametrize("trigger, expected", [
+    ("<TimeTrigger><StartBoundary>2026-03-04T11:00:00+01:00</StartBoundary></TimeTrigger>", "2026-03-04T11:00:00"),
+    ("<TimeTrigger><StartBoundary>2026-03-04T16:00:00+05:30</StartBoundary></TimeTrigger>", "2026-03-04T11:30:00"),
+    ("<TimeTrigger><StartBoundary>2026-03-04T09:30:00Z</StartBoundary></TimeTrigger>", "2026-03-04T10:30:00"),
+    # The week day is the one written (Monday at -08:00), which is Tuesday morning here.
+    ("<CalendarTrigger><StartBoundary>2000-01-03T23:30:00-08:00</StartBoundary><ScheduleByWeek><WeeksInterval>1"
+     "</WeeksInterval><DaysOfWeek><Monday /></DaysOfWeek></ScheduleByWeek></CalendarTrigger>", "2026-03-10T08:30:00"),
+    # An EndBoundary without an offset is local time: 12:30 here is before 12:00Z (13:00 here).
+    ("<TimeTrigger><StartBoundary>2026-03-04T12:00:00Z</StartBoundary><EndBoundary>2026-03-04T12:30:00"
+     "</EndBoundary></TimeTrigger>", None),
+])
+def test_emulator_next_run_times_with_a_utc_offset(trigger: str, expected: str | None, central_europe: None) -> None:
     from lxml import etree
 
     element = etree.fromstring(f'<Triggers xmlns="{rules.TASK_NS}">{trigger}</Triggers>')[0]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import locale
 import os
 import platform
 import secrets
@@ -85,6 +86,8 @@ def machine_facts(backend_name: str) -> dict[str, Any]:
         facts.update(_windows_facts())
     else:
         facts["locale"] = os.environ.get("LC_ALL") or os.environ.get("LANG") or "C"
+    # What Python reads and writes files and pipes in, when nothing names an encoding.
+    facts["preferred_encoding"] = locale.getpreferredencoding(False)
     return facts
 
 
@@ -200,6 +203,7 @@ def _no_changes(backend: Backend, root: str, directory: Path, report: Report) ->
 def _next_runs(backend: Backend, root: str, now: dt.datetime, report: Report) -> None:
     """Our simulation of each task's next run against the scheduler's NextRunTime."""
     from .. import simulate
+    from ..simulate_dst import SystemZone
 
     if not backend.capabilities.run_history:
         report(Check("next run times", SKIPPED, f"the {backend.name} backend keeps no schedule of its own"))
@@ -210,7 +214,9 @@ def _next_runs(backend: Backend, root: str, now: dt.datetime, report: Report) ->
         return
     for task in plans.read_actual(backend, root).tasks:
         run = data.tasks.get(names.key(task.path))
-        ours = simulate.next_runs(task.canonical, now, 1)
+        # In the machine's own zone, as ``next`` shows them: a start with a UTC offset is
+        # that instant (ITrigger::StartBoundary, Microsoft Learn), NextRunTime local time.
+        ours = simulate.next_runs(task.canonical, now, 1, zone=SystemZone())
         expected = ours[0].isoformat(timespec="seconds") if ours else None
         seen = run.next_run if run is not None else None
         name = f"next run {task.path}"
@@ -225,14 +231,42 @@ def _next_runs(backend: Backend, root: str, now: dt.datetime, report: Report) ->
 
 
 def _status(backend: Backend, root: str, desired: list[Any], home: Path, report: Report) -> None:
+    """``status`` lists every task, each in the state its manifest asks for. Next run
+    times are compared on their own (``_next_runs``)."""
     found = status_app.status(backend, root, str(home))
-    listed = {names.key(row.path) for row in found.rows}
-    missing = [d.spec.path for d in desired if names.key(d.spec.path) not in listed]
+    rows = {names.key(row.path): row for row in found.rows}
+    missing = [d.spec.path for d in desired if names.key(d.spec.path) not in rows]
     observed = {"rows": len(found.rows), "warnings": list(found.warnings)}
     if missing:
         report(Check("status lists every task", DIFFERS, f"missing: {', '.join(missing[:3])}", observed))
     else:
         report(Check("status lists every task", OK, f"{len(found.rows)} managed task(s)", observed))
+    _states(backend, [(d, rows[names.key(d.spec.path)]) for d in desired if names.key(d.spec.path) in rows],
+            report)
+
+
+def _states(backend: Backend, listed: list[tuple[Any, Any]], report: Report) -> None:
+    """Each task's state against its manifest: ``enabled: false`` is disabled, anything
+    else ready (nothing has run yet). Task Scheduler's own word is taken where it is an
+    English one; a localised word or none leaves the state ``status`` worked out."""
+    counts: dict[str, int] = {}
+    unknown = 0
+    for item, row in listed:
+        enabled = item.rendered.canonical.get("Settings", {}).get("Enabled", True) is not False
+        expected = "ready" if enabled else "disabled"
+        seen = status_app.reported_state(row.status) or row.state
+        if seen == "unknown":
+            unknown += 1
+        elif seen == expected:
+            counts[seen] = counts.get(seen, 0) + 1
+        else:
+            word = f" (the scheduler says {row.status!r})" if row.status else ""
+            report(Check(f"status {item.spec.path}", DIFFERS, f"expected {expected}, found {seen}{word}",
+                         {"expected": expected, "found": seen, "scheduler": row.status}))
+    if counts or unknown:
+        shown = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
+        rest = f"; the {backend.name} backend reports no state for {unknown} task(s)" if unknown else ""
+        report(Check("status states", OK, f"as declared: {shown}{rest}", {**counts, "unknown": unknown}))
 
 
 def _chain(backend: Backend, root: str, timeout: float, report: Report) -> None:

@@ -117,6 +117,12 @@ _STATE_WORDS = {"ready": "ready", "running": "running", "queued": "queued", "dis
 _RUNNING, _QUEUED = 0x41301, 0x41325
 
 
+def reported_state(status: str | None) -> str | None:
+    """Task Scheduler's own status word as a state; None when there is no word or it is
+    in another display language."""
+    return _STATE_WORDS.get(status.strip().casefold()) if status else None
+
+
 def state_of(enabled: bool, status: str | None, last_result: int | None) -> str:
     """The task's state in words that do not depend on the machine's display language."""
     if not enabled:

@@ -1177,8 +1177,12 @@ def encode_console(text: str, encoding: str) -> bytes:
 # The emulator's own, deliberately small model of when a trigger fires next, written
 # apart from reconciler.simulate so that the two can disagree. Time and calendar
 # triggers only; every other trigger has "no set run times" (ref §4 SCHED_S_EVENT_TRIGGER
-# [MS]). Boundaries are read as wall-clock times, their offset ignored [GUESS].
+# [MS]). A boundary without a UTC offset is local wall-clock time; one with an offset is
+# that instant ("synchronize across time zones", ITrigger::StartBoundary remarks [MS]),
+# reported in local time. A calendar trigger's days are counted in the StartBoundary's
+# own offset and each start then moved to local time [GUESS].
 _XS_DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})")
+_XS_OFFSET = re.compile(r"(Z|([+-])(\d{2}):(\d{2}))\s*$")
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SEARCH_DAYS = 4000  # long enough for a 29 February or a yearly trigger
 
@@ -1191,6 +1195,23 @@ def wall_clock(text: str) -> _dt.datetime | None:
         return _dt.datetime(*(int(g) for g in match.groups()))
     except ValueError:
         return None
+
+
+def utc_offset(text: str) -> _dt.tzinfo | None:
+    """The UTC offset a boundary is written with; None for local time."""
+    match = _XS_OFFSET.search(text) if _XS_DATETIME.match(text.strip()) else None
+    if match is None:
+        return None
+    if match.group(1) == "Z":
+        return _dt.timezone.utc
+    minutes = int(match.group(3)) * 60 + int(match.group(4))
+    return _dt.timezone(_dt.timedelta(minutes=-minutes if match.group(2) == "-" else minutes))
+
+
+def _moved(moment: _dt.datetime, source: _dt.tzinfo | None, target: _dt.tzinfo | None) -> _dt.datetime:
+    """A naive time in ``source`` (None: local time) as a naive time in ``target``."""
+    aware = moment.replace(tzinfo=source) if source is not None else moment.astimezone()
+    return aware.astimezone(target).replace(tzinfo=None)
 
 
 def _names_in(element: etree._Element | None) -> set[str]:
@@ -1263,8 +1284,14 @@ def next_run_time(trigger: etree._Element, now: _dt.datetime) -> _dt.datetime | 
     start = wall_clock(_text(boundary)) if boundary is not None else None
     if start is None:
         return None
+    # Worked out in the StartBoundary's own offset, reported in local time.
+    frame = utc_offset(_text(boundary))
     end_element = _child(trigger, "EndBoundary")
     end = wall_clock(_text(end_element)) if end_element is not None else None
+    if frame is not None:
+        now = _moved(now, None, frame)
+    if end is not None and end_element is not None and utc_offset(_text(end_element)) != frame:
+        end = _moved(end, utc_offset(_text(end_element)), frame)
     repetition = _child(trigger, "Repetition")
     every = span = None
     if repetition is not None:
@@ -1288,7 +1315,9 @@ def next_run_time(trigger: etree._Element, now: _dt.datetime) -> _dt.datetime | 
         moment = _first_after(_dt.datetime.combine(day, start.time()), every, span, now)
         if moment is None:
             continue
-        return None if end is not None and moment > end else moment
+        if end is not None and moment > end:
+            return None
+        return moment if frame is None else _moved(moment, frame, None)
     return None
 
 
