@@ -146,6 +146,10 @@ class Loader:
         # Tasks with a run block, by names.key(path) -> their document (workflow problems point into it).
         self.located: dict[str, Located] = {}
         self.seen: dict[str, TaskSpec] = {}
+        # Folder keys the tasks so far live in -> the first such task: a task may not
+        # have the path of a folder. Task Scheduler keeps a task as a file and a folder
+        # as a directory under %SystemRoot%\System32\Tasks, and one name cannot be both.
+        self.folders: dict[str, TaskSpec] = {}
         self.select = select  # one host's subset (fleet); None: every task, and targets are an error
         self.elsewhere: list[TaskSpec] = []  # tasks ``select`` left out
 
@@ -219,10 +223,32 @@ class Loader:
                                          f"task {task.path} is also defined at {first.origin} "
                                          f"(task paths compare case-insensitively){both}"))
             return
+        clash = self._folder_clash(task, key)
+        if clash is not None:
+            self.problems.append(Problem(task.origin.file, task.origin.line, task.origin.column, clash))
+            return
         self.seen[key] = task
         self.tasks.append(task)
         if task.run is not None and compiled.located is not None:
             self.located[key] = compiled.located
+
+    def _folder_clash(self, task: TaskSpec, key: str) -> str | None:
+        """Why ``task`` cannot sit beside the tasks so far: its path is one of their
+        folders, or one of its folders is one of their paths; else None (and noted)."""
+        if key in self.folders:
+            other = self.folders[key]
+            return (f"task {task.path} has the path of the folder that holds {other.path} "
+                    f"({other.origin}); Task Scheduler cannot hold a task and a folder of one name")
+        parts = task.path.rstrip("\\").split("\\")
+        ancestors = [names.key("\\".join(parts[:depth])) for depth in range(2, len(parts))]
+        for folder in ancestors:
+            if folder in self.seen:
+                other = self.seen[folder]
+                return (f"task {task.path} would live in a folder named like the task {other.path} "
+                        f"({other.origin}); Task Scheduler cannot hold a task and a folder of one name")
+        for folder in ancestors:
+            self.folders.setdefault(folder, task)
+        return None
 
     def _selected(self, task: TaskSpec) -> bool:
         """Whether this run keeps ``task``: the selected host's subset, or every task
