@@ -58,9 +58,12 @@ def read(plan: Plan, backend: Backend, *, stop: bool = False) -> Running:
     if not changed or not backend.capabilities.run_history:
         return Running()
     data = backend.run_info(plan.root)
+    why = "; ".join(data.warnings)
     if data.tasks is None:
-        why = "; ".join(data.warnings) or "the backend returned none"
         ended = "; no running instance is ended" if stop else ""
-        return Running(warnings=(f"cannot tell whether a task this plan changes is running now{ended}: {why}",))
+        return Running(warnings=(f"cannot tell whether a task this plan changes is running now{ended}: "
+                                 f"{why or 'no run data'}",))
     running = [c for c in changed if runs(data.tasks.get(names.key(c.path)))]
-    return Running(frozenset(names.key(c.path) for c in running), tuple(warning(c, stop) for c in running))
+    incomplete = (f"what runs now may be incomplete: {why}",) if why else ()
+    return Running(frozenset(names.key(c.path) for c in running),
+                   tuple(warning(c, stop) for c in running) + incomplete)
