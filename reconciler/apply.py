@@ -11,7 +11,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Container, Mapping
 
 from .backends.base import Backend
 from .errors import ReconcileError, SafetyError
@@ -24,6 +24,7 @@ class Outcome:
     action: Action
     status: str  # done | failed | not started
     message: str = ""
+    stopped: bool = False  # its running instance was ended first (apply --stop-running)
 
 
 def check(plan: Plan, *, max_deletions: int | None, allow_delete_all: bool,
@@ -117,7 +118,15 @@ def ordered(plan: Plan) -> list[Change]:
     return first + writes + deletes
 
 
-def _write(change: Change, backend: Backend, environ: Mapping[str, str]) -> Outcome:
+def _write(change: Change, backend: Backend, environ: Mapping[str, str], stop: bool = False) -> Outcome:
+    if stop:  # apply --stop-running: a task whose instance cannot be ended is not written
+        try:
+            backend.stop(change.path)
+        except ReconcileError as err:
+            written = "updated" if change.action is Action.UPDATE else "deleted"
+            return Outcome(change.path, change.action, "failed",
+                           f"its running instance could not be ended, so it was not {written}: "
+                           + str(err).removeprefix(f"{change.path}: "))
     try:
         if change.action is Action.DELETE:
             backend.delete(change.path)
@@ -125,7 +134,7 @@ def _write(change: Change, backend: Backend, environ: Mapping[str, str]) -> Outc
             password = environ.get(change.password_env) if change.password_env else None
             assert change.xml is not None
             backend.register(change.path, change.xml, password=password)
-        return Outcome(change.path, change.action, "done")
+        return Outcome(change.path, change.action, "done", stopped=stop)
     except ReconcileError as err:
         return Outcome(change.path, change.action, "failed", str(err))
 
@@ -142,16 +151,19 @@ def _batches(plan: Plan) -> list[list[Change]]:
 
 
 def run(plan: Plan, backend: Backend, *, progress: Callable[[Outcome], None] | None = None,
-        environ: Mapping[str, str] | None = None, parallelism: int = 1) -> list[Outcome]:
+        environ: Mapping[str, str] | None = None, parallelism: int = 1,
+        stop: Container[str] = ()) -> list[Outcome]:
     """Every write of the plan; outcomes (and progress) in plan order whatever the
     parallelism. After a failure no further write starts; those already running finish.
-    An interruption (Ctrl+C, SIGTERM) lets the writes under way finish and starts none."""
+    An interruption (Ctrl+C, SIGTERM) lets the writes under way finish and starts none.
+    A task whose path is in ``stop`` has its running instance ended just before its
+    write (``apply --stop-running``)."""
     environ = os.environ if environ is None else environ
     outcomes: list[Outcome] = []
     interrupted = threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         try:
-            _run_batches(plan, backend, pool, environ, outcomes, progress, interrupted)
+            _run_batches(plan, backend, pool, environ, outcomes, progress, interrupted, stop)
         except BaseException:
             interrupted.set()  # before the pool waits for what it started
             raise
@@ -160,7 +172,7 @@ def run(plan: Plan, backend: Backend, *, progress: Callable[[Outcome], None] | N
 
 def _run_batches(plan: Plan, backend: Backend, pool: ThreadPoolExecutor, environ: Mapping[str, str],
                  outcomes: list[Outcome], progress: Callable[[Outcome], None] | None,
-                 interrupted: threading.Event) -> None:
+                 interrupted: threading.Event, stop_first: Container[str] = ()) -> None:
     failed = False
     for batch in _batches(plan):
         if failed:
@@ -172,7 +184,7 @@ def _run_batches(plan: Plan, backend: Backend, pool: ThreadPoolExecutor, environ
         def guarded(change: Change) -> Outcome:
             if stop.is_set() or interrupted.is_set():
                 return Outcome(change.path, change.action, "not started")
-            outcome = _write(change, backend, environ)
+            outcome = _write(change, backend, environ, change.path in stop_first)
             if outcome.status == "failed":
                 stop.set()
             return outcome

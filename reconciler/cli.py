@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply_.add_argument("--parallelism", type=_count(1), default=4, metavar="N",
                         help="concurrent writes where the backend allows them: schtasks (default 4)")
     apply_.add_argument("--stop-running", action="store_true",
-                        help="end running instances of tasks that change")
+                        help="end a task's running instance just before it is updated or deleted "
+                             "(otherwise it goes on, and the plan says so)")
     apply_.add_argument("--update-passwords", action="store_true",
                         help="re-register password tasks even if unchanged")
 

@@ -109,7 +109,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     options = plans.ApplyOptions(max_deletions=args.max_deletions, allow_delete_all=args.allow_delete_all,
-                                 parallelism=args.parallelism, update_passwords=args.update_passwords)
+                                 parallelism=args.parallelism, update_passwords=args.update_passwords,
+                                 stop_running=args.stop_running)
     palette = _palette(args)
 
     def show(plan: Plan) -> None:

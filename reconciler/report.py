@@ -174,7 +174,8 @@ _DONE = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "del
 def outcome_line(outcome: Outcome) -> str | None:
     """One write as it happens: ``created \\Root\\x`` or an error naming the task."""
     if outcome.status == "done":
-        return f"{_DONE[outcome.action]} {outcome.path}"
+        ended = " (its running instance was ended first)" if outcome.stopped else ""
+        return f"{_DONE[outcome.action]} {outcome.path}{ended}"
     if outcome.status == "not started":
         return None
     message = outcome.message

@@ -307,6 +307,33 @@ def test_run_starts_the_task_or_says_it_cannot(machine: Machine) -> None:
     assert after.tasks[spec.path.casefold()].last_run is not None
 
 
+def test_stop_ends_a_running_instance_and_is_no_error_on_a_task_that_is_not_running(
+        machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The emulated machine: a run whose result is SCHED_S_TASK_RUNNING lasts until it is
+    # ended (set before the first call: the stand-in reads its environment once).
+    monkeypatch.setenv("SCHTASKS_EMULATOR_RUN_RESULT", "0x41301")
+    spec = _spec("nightly", root=machine.root)
+    _register(machine, spec)
+    if not machine.backend.capabilities.run_history:  # nothing known to run, nothing to stop
+        with pytest.raises(BackendError, match="nightly"):
+            machine.backend.stop(spec.path)
+        return
+    machine.backend.stop(spec.path)  # not running: schtasks /End exits 0 (README "apply --stop-running")
+    with pytest.raises(BackendError, match="gone"):
+        machine.backend.stop(machine.root + "gone")
+    with pytest.raises(BackendError):
+        machine.backend.stop(_outside(machine.root)[0])
+    if REAL:  # pragma: no cover - a real instance that stays running is not made here
+        return
+    machine.backend.run(spec.path)
+    running = machine.backend.run_info(machine.root).tasks
+    assert running is not None and running[spec.path.casefold()].status == "Running"
+    machine.backend.stop(spec.path)
+    ended = machine.backend.run_info(machine.root).tasks
+    assert ended is not None and ended[spec.path.casefold()].status == "Ready"
+    assert ended[spec.path.casefold()].last_result == 0x41306  # SCHED_S_TASK_TERMINATED
+
+
 def test_one_apply_at_a_time(machine: Machine) -> None:
     other = machine.reopen()
     with machine.backend.lock():

@@ -7,8 +7,9 @@ outcome) comes through callbacks.
 
 The apply sequence, in the order that keeps every safety promise: manifests first (an
 invalid one stops the run before the lock), then under the lock: read the live state,
-make the plan or check a saved one against what was read, show it, refuse what the
-safety rails refuse, check that every write can be done, and only then write."""
+make the plan or check a saved one against what was read, read which changed tasks run
+now (``running``), show it, refuse what the safety rails refuse, check that every write
+can be done, and only then write."""
 from __future__ import annotations
 
 import functools
@@ -200,14 +201,14 @@ def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool 
     being read on other cores. The plan also warns about what apply would refuse with
     the same ``rails``, and about manifest look-alikes."""
     from ..manifest import look_alikes
-    from . import preflight
+    from . import preflight, running
 
     early = EarlyRead(backend, root)
     desired = load_desired(directory, root, backend, meanwhile=early, select=select)
     root, desired, actual = _respelled(directory, root, backend, desired, early, select)
     result = make_plan(desired, actual, root, update_passwords=update_passwords)
     checked = preflight.check(result, [d.spec for d in desired], rails or preflight.Rails())
-    warnings = tuple(look_alikes(directory)) + checked.warnings
+    warnings = tuple(look_alikes(directory)) + checked.warnings + running.read(result, backend).warnings
     return Planned(replace(result, warnings=result.warnings + warnings), actual, checked.refused)
 
 
@@ -230,6 +231,7 @@ class ApplyOptions:
     allow_delete_all: bool = False
     parallelism: int = 4
     update_passwords: bool = False
+    stop_running: bool = False  # end a changed task's running instance just before its write
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,7 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
     plan before anything is refused or written; ``progress`` each write's outcome."""
     from .. import apply as applying
     from .. import savedplan
+    from . import running
 
     if options.parallelism < 1:
         raise UsageError("--parallelism must be at least 1")
@@ -286,6 +289,9 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
             early()  # under the lock: the state this apply writes against
             root, desired, actual = _respelled(directory, root, backend, desired, early, select)
             result = make_plan(desired, actual, root, update_passwords=options.update_passwords)
+        # The changed tasks running now, read once under the lock; the plan shown says so.
+        now_running = running.read(result, backend, stop=options.stop_running)
+        result = replace(result, warnings=result.warnings + now_running.warnings)
         on_plan(result)
         if saved_plan is not None:
             # A saved plan is data from outside: it may only do what a plan made now
@@ -297,5 +303,6 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
         if not result.has_changes:
             return Applied(result)
         parallelism = options.parallelism if backend.capabilities.parallel_writes else 1
-        outcomes = applying.run(result, backend, progress=progress, parallelism=parallelism)
+        outcomes = applying.run(result, backend, progress=progress, parallelism=parallelism,
+                                stop=now_running if options.stop_running else ())
     return Applied(result, outcomes)

@@ -60,7 +60,8 @@ class Capabilities:
     """What a backend can do, so callers ask instead of testing its name."""
 
     parallel_writes: bool  # registrations may run side by side (--parallelism)
-    run_history: bool  # run_info() can return data
+    # run_info() can return data, and stop() ends what it reports running
+    run_history: bool
     can_run: bool  # run() starts the task now
     keeps_passwords: bool  # register() stores a password with the task
     removes_folders: bool = True  # remove_folder() works (schtasks.exe cannot remove one)
@@ -94,6 +95,13 @@ class Backend(Protocol):
 
     def run(self, path: str) -> None:
         """Start the task now (BackendError where ``capabilities.can_run`` is false)."""
+        ...
+
+    def stop(self, path: str) -> None:
+        """End every running instance of the task (``apply --stop-running``). A task
+        that is not running is no error (it may have just finished); a task that is not
+        there is. BackendError where ``capabilities.run_history`` is false: with no run
+        data, nothing is known to run."""
         ...
 
     def remove_folder(self, path: str) -> None:

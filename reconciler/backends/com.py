@@ -37,6 +37,7 @@ from .windows_accounts import lookup_account_sid
 
 TASK_ENUM_HIDDEN = 1
 TASK_CREATE_OR_UPDATE = 6
+SCHED_E_TASK_NOT_RUNNING = 0x8004130B
 # TASK_STATE: 0 unknown, 1 disabled, 2 queued, 3 ready, 4 running.
 STATES = {1: "Disabled", 2: "Queued", 3: "Ready", 4: "Running"}
 
@@ -184,6 +185,20 @@ class ComBackend:
             self.connections.root_folder().GetTask(path).Run(None)
         except self.api.com_error as err:
             raise BackendError(f"{path}: Run failed: {explain(err)}") from None
+
+    def stop(self, path: str) -> None:
+        """``IRegisteredTask::Stop(0)`` (Microsoft Learn: flags are reserved and must be
+        0), which stops every instance of the task. SCHED_E_TASK_NOT_RUNNING ("There is
+        no running instance of the task", Microsoft Learn "Task Scheduler Error and
+        Success Constants") is no error: the instance ended by itself since run data was
+        read."""
+        self._check_path(path)
+        self._count("stop", path)
+        try:
+            self.connections.root_folder().GetTask(path).Stop(0)
+        except self.api.com_error as err:
+            if hresult(err) != SCHED_E_TASK_NOT_RUNNING:
+                raise BackendError(f"{path}: Stop failed: {explain(err)}") from None
 
     # --- writing ----------------------------------------------------------------------
     def _ensure_folder(self, folder: str) -> None:

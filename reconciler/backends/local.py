@@ -363,6 +363,9 @@ class LocalBackend:
     def run(self, path: str) -> None:
         raise BackendError(f"{path}: the local backend is a folder of task files; it cannot start a task")
 
+    def stop(self, path: str) -> None:
+        raise BackendError(f"{path}: the local backend is a folder of task files; nothing in it runs")
+
     def run_info(self, root: str) -> RunData:
         return RunData(None)  # a folder of files has no run history
 

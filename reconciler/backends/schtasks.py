@@ -3,7 +3,8 @@
 Reads the whole machine with ONE ``schtasks /Query /XML ONE`` and filters to the root
 after parsing; registers with ``/Create /XML FILE /TN PATH /F`` from a private UTF-16LE
 file (a task with a password goes through PowerShell instead, see powershell.py); deletes
-with ``/Delete /TN PATH /F``; ``status`` reads run data with ONE ``/Query /FO CSV /V /NH``.
+with ``/Delete /TN PATH /F``; ``status`` reads run data with ONE ``/Query /FO CSV /V /NH``;
+``apply --stop-running`` ends a running instance with ``/End /TN PATH``.
 Processes are started only here and in powershell.py: never through a shell, always with
 a timeout, and never with a password on a command line.
 
@@ -167,6 +168,16 @@ class SchtasksBackend:
         self._check_path(path)
         what = f"{path}: schtasks /Run"
         result = self._run(["/Run", "/TN", path], what)
+        if result.returncode != 0:
+            raise BackendError(self._failure(what, result))
+
+    def stop(self, path: str) -> None:
+        """``schtasks /End /TN PATH`` (Microsoft Learn: "schtasks end"). It exits 0 even
+        when the task is not running; a task that is not there: exit 1, "The system
+        cannot find the path specified"."""
+        self._check_path(path)
+        what = f"{path}: schtasks /End"
+        result = self._run(["/End", "/TN", path], what)
         if result.returncode != 0:
             raise BackendError(self._failure(what, result))
 

@@ -43,6 +43,8 @@ Environment:
       fail-on-call:N    the N-th invocation (counting every one) fails, exit 1
       fail-create       every /Create fails, exit 1
       fail-delete       every /Delete fails, exit 1
+      fail-end          every /End fails: "ERROR: Access is denied." exit 1 (any verb
+                        takes fail-VERB)
       csv-fail          /Query /FO … fails: "ERROR: Access is denied." exit 1
       csv-garbage       /Query /FO … prints bytes that are no CSV, exit 0
       csv-truncated     /Query /FO … output cut in the middle of a record, exit 0

@@ -375,3 +375,16 @@ class RegisteredTask(_ComObject):
                 machine.run({"tn": self._path})
             except rules.SchedError as err:
                 raise _from_sched(err) from None
+
+    def Stop(self, flags: int) -> None:  # noqa: N802 - COM's name
+        """Microsoft Learn "IRegisteredTask::Stop": flags are reserved and must be 0;
+        every instance is stopped. On a task that is not running it succeeds, as
+        ``schtasks /End`` does (the emulator's ``end``) [GUESS for the API itself]."""
+        self._call("Stop", self._path, flags)
+        if flags != 0:
+            raise service_error(E_INVALIDARG)
+        with self._session.machine() as machine:
+            try:
+                machine.end({"tn": self._path})
+            except rules.SchedError as err:
+                raise _from_sched(err) from None
