@@ -15,6 +15,7 @@ _BATCH = (".bat", ".cmd")
 _CMD = ("cmd", "cmd.exe")
 # What Task Scheduler expands in Arguments (ExpandEnvironmentStrings: %NAME%).
 _VARIABLE = re.compile(r"%[^%\r\n]+%")
+_CONTROL = re.compile("[\x00-\x1f]")
 # CreateProcessW, lpCommandLine: "The maximum length of this string is 32,767 characters,
 # including the Unicode terminating null character" (Microsoft Learn).
 MAX_COMMAND_LINE = 32_766
@@ -33,6 +34,19 @@ def runs_through_cmd(command: str) -> bool:
         if part.endswith(_BATCH) or part in _CMD:
             return True
     return False
+
+
+def path_problem(key: str, path: str) -> str | None:
+    """A line break or another control character in a program's or folder's path: never
+    meant (a tab is what ``"C:\\temp"`` becomes), and no Windows name holds one
+    (characters 1 to 31: Microsoft Learn, "Naming Files, Paths, and Namespaces")."""
+    if "\n" in path or "\r" in path:
+        return f"{key} cannot contain a line break"
+    bad = _CONTROL.search(path)
+    if bad is None:
+        return None
+    what = "a tab" if bad.group(0) == "\t" else f"the control character U+{ord(bad.group(0)):04X}"
+    return f"{key} contains {what}: no Windows file name holds a control character"
 
 
 def expands_variables(argument: str) -> bool:
@@ -62,8 +76,8 @@ def compile_actions(spec: dict[str, Any], report: Reporter) -> tuple[Any, ...]:
 def _exec(action: dict[str, Any], path: tuple[Any, ...], report: Reporter) -> ExecAction:
     command = action["command"]
     for key in ("command", "workingDirectory"):
-        if key in action and ("\n" in action[key] or "\r" in action[key]):
-            report.problem(path + (key,), f"{key} cannot contain a line break")
+        if key in action and (problem := path_problem(key, action[key])):
+            report.problem(path + (key,), problem)
     arguments = action.get("arguments")
     text: str | None
     if isinstance(arguments, list):

@@ -16,8 +16,13 @@ from . import names, schema
 from .compiler import Compiler, Located
 from .errors import ManifestError, Problem, UsageError
 from .model import TaskSpec
+from .yamlhints import escape_advice
+from .yamlpos import Document as YamlDocument
 from .yamlpos import MAX_FILE_BYTES, PosDict, YamlError, decode, load_all, position
 
+# Keys that hold a path: a control character in one is never meant (Windows file names
+# cannot hold characters 1 to 31: Microsoft Learn, "Naming Files, Paths, and Namespaces").
+_PATHS = {"command", "workingDirectory"}
 # Keys whose value replaces the Defaults' value instead of merging into it.
 _REPLACED = {"schedule", "triggers", "actions", "runAs", "notify"}
 
@@ -176,9 +181,7 @@ class Loader:
                 self.problems.append(Problem(file, document.line, document.column,
                                              "a manifest document must be a mapping with apiVersion and kind"))
                 continue
-            for line, column, char in document.not_xml:
-                self.problems.append(Problem(file, line, column, f"contains the character "
-                                                                 f"U+{ord(char):04X}, which task XML cannot hold"))
+            self.escape_slips(file, document)
             found = schema.problems(data)
             for problem in found:
                 where = position(data, list(problem.path), problem.at_key) or (document.line, document.column)
@@ -191,6 +194,26 @@ class Loader:
                              and isinstance(data.get("metadata", PosDict()), PosDict)):
                 out.append(Document(file, relative, data, document.line, document.column, schema_valid=not found))
         return out
+
+    def escape_slips(self, file: str, document: YamlDocument) -> None:
+        """Characters task XML cannot hold, control characters a backslash escape put in
+        a path (``"C:\\temp"`` holds a tab) and line breaks one put in an argument: each
+        said once, at its value, with the escape named (what the compiler says there, such
+        as "cannot contain a line break", is left out). A tab in an argument may be meant."""
+        escaped = {(slip.line, slip.column): slip for slip in document.escapes}
+        for line, column, char in document.not_xml:
+            if (line, column) not in escaped:
+                self.problems.append(Problem(file, line, column, f"contains the character "
+                                                                 f"U+{ord(char):04X}, which task XML cannot hold"))
+        for slip in document.escapes:
+            path = slip.key in _PATHS
+            if path or slip.not_xml or (slip.breaks and slip.key == "arguments"):
+                # A line break: where the compiler would say so (for an argument in a
+                # list, at the list), instead of it.
+                where = slip.at if slip.breaks else (slip.line, slip.column)
+                self.problems.append(Problem(file, *where, escape_advice(
+                    slip.key, slip.source, list(slip.done), path, slip.not_xml)))
+                self.schema_positions.add((file, *where))
 
     def add_defaults(self, doc: Document) -> None:
         if doc.directory in self.defaults:

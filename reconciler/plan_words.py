@@ -16,8 +16,10 @@ one view of one plan.
   holds it (``Settings/Enabled: false -> true``), with durations and accounts in words."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
+from xml.sax.saxutils import unescape
 
 from . import accounts, diff, names, plan_phrases as say, tasksettings, vocabulary
 from .model import Action, Change, FieldChange
@@ -111,11 +113,30 @@ def _settings(settings: dict[str, Any], queue_default: bool) -> list[_Said]:
     return out
 
 
-def _principal(principal: dict[str, Any]) -> list[_Said]:
+# The account of the task's principal in the XML to register (after the triggers, whose
+# UserId is another account's).
+_PRINCIPAL_ACCOUNT = re.compile(r"<Principal\b.*?<(UserId|GroupId)>([^<]*)</\1>", re.DOTALL)
+
+
+def written_account(xml: str | None) -> str | None:
+    """The principal's account as the manifest spells it (``CONTOSO\\svc``): the XML to
+    register keeps the spelling, the canonical form the plan compares upper-cases it."""
+    if not xml:
+        return None
+    start = xml.find("<Principals")
+    found = _PRINCIPAL_ACCOUNT.search(xml, start) if start != -1 else None
+    return unescape(found.group(2)) if found else None
+
+
+def _principal(principal: dict[str, Any], written: str | None = None) -> list[_Said]:
     out: list[_Said] = []
     user, group = principal.get("UserId"), principal.get("GroupId")
     if user or group:
-        who = accounts.display(str(user or group)) + ("" if user else " (group)")
+        account = str(user or group)
+        # As written when it is the same account in another case; a SID or a name the
+        # canonical form spells otherwise is said by the canonical form.
+        shown = written if written is not None and written.casefold() == account.casefold() else account
+        who = accounts.display(shown) + ("" if user else " (group)")
         out.append(_Said("runs as", who, (user, group), "Principal/UserId" if user else "Principal/GroupId"))
     logon = principal.get("LogonType")
     if logon and not (user in accounts.SERVICE_SIDS and logon == "ServiceAccount"):
@@ -228,8 +249,9 @@ def _triggers(triggers: list[Any], waking: set[str], root: str) -> list[_Said]:
     return out
 
 
-def view(form: dict[str, Any], root: str) -> _View:
-    """A canonical task form in the manifest's words."""
+def view(form: dict[str, Any], root: str, written: str | None = None) -> _View:
+    """A canonical task form in the manifest's words (``written``: its account as the
+    manifest spells it)."""
     out = _View()
     registration = form.get("RegistrationInfo") or {}
     if registration.get("Description"):
@@ -251,7 +273,7 @@ def view(form: dict[str, Any], root: str) -> _View:
         out.actions, out.actions_at = runner["actions"], "Actions[0]/Runner/actions"
     else:
         out.actions = _exec_actions(form.get("Actions") or [])
-    out.add(*_principal(form.get("Principal") or {}))
+    out.add(*_principal(form.get("Principal") or {}, written))
     out.add(*_settings(settings, queue_default=bool(run.get("after"))))
     if runner is not None:
         out.add(*_run(run, runner["runner"], "Actions[0]/Runner"))
@@ -274,9 +296,10 @@ def _action_label(index: int, many: bool, what: str = "") -> str:
 
 
 def created(form: dict[str, Any], root: str, *, protect: bool = False,
-            password_env: str | None = None) -> list[Line]:
-    """Every attribute of a new task that is not Task Scheduler's default."""
-    task = view(form, root)
+            password_env: str | None = None, xml: str | None = None) -> list[Line]:
+    """Every attribute of a new task that is not Task Scheduler's default (``xml``: the
+    XML to register, for the account as written)."""
+    task = view(form, root, written_account(xml))
     lines = [Line(s.label, None, s.text, (s.element,)) for s in _ordered(task.said)]
     at = _index_of_label(lines, ("after", "trigger", "enabled", "description"))
     lines[at:at] = [Line("action", None, say.action(a), (f"{task.actions_at}[{i}]",))
@@ -348,8 +371,10 @@ def _element_line(change: FieldChange) -> Line:
 
 
 def _line(label: str, before: _Said | None, after: _Said | None) -> list[Line]:
+    if before is not None and after is not None and before.value == after.value:
+        return []  # the same, whatever the spelling (an account as written: CONTOSO\svc)
     if before is not None and after is not None and before.text == after.text:
-        return [] if before.value == after.value else _element_lines(after.element, before.value, after.value)
+        return _element_lines(after.element, before.value, after.value)
     was = before.text if before is not None else (after.default if after is not None else None)
     now = after.text if after is not None else (before.default if before is not None else None)
     elements = tuple(dict.fromkeys(s.element for s in (before, after) if s is not None))
@@ -441,7 +466,7 @@ def updated(change: Change, root: str) -> list[Line]:
     marker = [_element_line(f) for f in change.fields if f.field in ("protect", "password")]
     if change.drift or change.before is None or change.after is None:
         return [_element_line(f) for f in change.fields if f.field not in ("protect", "password")] + marker
-    before, after = view(change.before, root), view(change.after, root)
+    before, after = view(change.before, root), view(change.after, root, written_account(change.xml))
     lines = _said_lines(before.said, after.said)
     at = _index_of_label(lines, ("after", "trigger", "enabled", "description"))
     lines[at:at] = _action_lines(before, after)
@@ -454,7 +479,8 @@ def updated(change: Change, root: str) -> list[Line]:
 def describe(change: Change, root: str) -> list[Line]:
     """The lines every view prints for one change."""
     if change.action is Action.CREATE and change.after is not None:
-        return created(change.after, root, protect=change.protect, password_env=change.password_env)
+        return created(change.after, root, protect=change.protect, password_env=change.password_env,
+                       xml=change.xml)
     if change.action is Action.UPDATE:
         return updated(change, root)
     return []

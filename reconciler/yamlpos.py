@@ -81,11 +81,30 @@ class Document:
     # double-quoted scalar's escapes can produce one (the reader refuses them elsewhere),
     # so they are found here, once per file, instead of by walking every value later.
     not_xml: tuple[tuple[int, int, str], ...] = ()
+    # Double-quoted scalars whose backslash escapes produced a control character.
+    escapes: tuple[Escaped, ...] = ()
+
+
+@dataclass(frozen=True)
+class Escaped:
+    """A double-quoted scalar whose escapes produced control characters or line
+    separators (``"C:\\temp"``: ``\\t`` is a tab), as written."""
+
+    line: int
+    column: int
+    key: str | None  # the mapping key it is the value of (or an item of), if any
+    at: tuple[int, int]  # the key's value: the scalar, or the list it is an item of
+    source: str  # the scalar as written, quotes included
+    done: tuple[str, ...]  # what each such escape did: "\\t became a tab"
+    not_xml: bool  # whether the value holds a character task XML cannot hold
+    breaks: bool  # whether the value holds a line break
 
 
 _SPECIAL_FIRST = set("0123456789+-.~nNtTfF")
 # Characters XML 1.0 cannot hold (control characters, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Control characters and line separators: what a slip of a backslash escape produces.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
 
 def _plain_scalar(text: str) -> Any:
@@ -157,7 +176,7 @@ def decode(raw: bytes) -> str:
 def load_all(text: str) -> list[Document]:
     """Every document of a YAML stream, as PosDict/PosList/scalars."""
     try:
-        return _Reader().read(yaml.parse(text, Loader=_Loader))
+        return _Reader(text).read(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as err:
         raise _marked_error(err, text) from None
     except yaml.reader.ReaderError as err:
@@ -199,9 +218,14 @@ _CONTAINER_TAGS = (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 class _Reader:
     """One pass over a YAML stream's events, building its documents."""
 
-    __slots__ = ("documents", "stack", "anchors", "not_xml", "start")
+    __slots__ = ("documents", "stack", "anchors", "not_xml", "start", "text", "quoted")
 
-    def __init__(self) -> None:
+    def __init__(self, text: str) -> None:
+        self.text = text  # read only for the rare scalar an escape made a control character of
+        # The current document's double-quoted scalars holding a control character:
+        # (start mark, end mark, the key they belong to and its value's position,
+        # whether task XML cannot hold them, whether they hold a line break).
+        self.quoted: list[tuple[Any, Any, str | None, tuple[int, int], bool, bool]] = []
         self.documents: list[Document] = []
         # Each open container: [value, pending key or _NO_KEY, key mark, size so far,
         # anchor, (line, column)]; a document's root: [value, _ROOT, None, 0].
@@ -211,7 +235,7 @@ class _Reader:
         self.start = (1, 1)  # where the current document starts
 
     def read(self, events: Iterator[Any]) -> list[Document]:
-        stack, anchors, not_xml = self.stack, self.anchors, self.not_xml
+        stack, anchors = self.stack, self.anchors
         total = 0  # nodes so far in the file, aliases at their full size
         for event in events:
             kind = type(event)
@@ -219,10 +243,8 @@ class _Reader:
             # scalar would cost more than the rest of the loop).
             if kind is _SCALAR_EVENT:
                 mark = event.start_mark
-                if event.style == '"':
-                    bad = _NOT_XML.search(event.value)
-                    if bad is not None:
-                        not_xml.append((mark.line + 1, mark.column + 1, bad.group(0)))
+                if event.style == '"' and _CONTROL.search(event.value) is not None:
+                    self.control(event)
                 value = _scalar(event)
                 if event.anchor is not None:
                     anchors[event.anchor] = (value, 1)
@@ -269,8 +291,32 @@ class _Reader:
             self.begin(event)
         elif kind is yaml.DocumentEndEvent:
             root = self.stack.pop()
-            self.documents.append(Document(root[0], *self.start, tuple(self.not_xml)))
+            self.documents.append(Document(root[0], *self.start, tuple(self.not_xml), self.escaped()))
         return total
+
+    def control(self, event: Any) -> None:
+        """A double-quoted scalar holding a control character: one task XML cannot hold
+        is noted; the escapes that made any are looked up in the source at the
+        document's end."""
+        mark = event.start_mark
+        bad = _NOT_XML.search(event.value)
+        if bad is not None:
+            self.not_xml.append((mark.line + 1, mark.column + 1, bad.group(0)))
+        breaks = "\n" in event.value or "\r" in event.value
+        self.quoted.append((mark, event.end_mark, *_owner(self.stack, mark), bad is not None, breaks))
+
+    def escaped(self) -> tuple[Escaped, ...]:
+        """The current document's double-quoted scalars whose escapes made control characters."""
+        from .yamlhints import control_escapes
+
+        found = []
+        for start, end, key, at, not_xml, breaks in self.quoted:
+            source = self.text[start.index:end.index]  # libyaml's index counts characters
+            done = control_escapes(source)
+            if done and source.startswith('"') and source.endswith('"'):
+                found.append(Escaped(start.line + 1, start.column + 1, key, at, source, tuple(done),
+                                     not_xml, breaks))
+        return tuple(found)
 
     def refuse(self, event: Any) -> NoReturn:
         """A mapping or list this reader does not take: too deep, or with a tag."""
@@ -302,12 +348,28 @@ class _Reader:
         # documents cannot add up to a bomb.
         self.anchors.clear()
         self.not_xml.clear()  # the finished documents hold copies
+        self.quoted.clear()
         self.start = (event.start_mark.line + 1, event.start_mark.column + 1)
         self.stack.append([None, _ROOT, None, 0])
 
 
 _NO_KEY = object()
 _ROOT = object()
+
+
+def _owner(stack: list[list[Any]], mark: Any) -> tuple[str | None, tuple[int, int]]:
+    """The key whose value a scalar at ``mark`` is, and where that value starts: the open
+    mapping's pending key and the scalar, or, for an item of a list, the key of the list
+    and the list (``arguments: ["C:\\temp"]``)."""
+    at = (mark.line + 1, mark.column + 1)
+    for frame in reversed(stack):
+        if type(frame[0]) is PosDict:
+            key = frame[1]
+            return (key if isinstance(key, str) else None), at
+        if type(frame[0]) is not PosList:
+            break
+        at = frame[0].start
+    return None, at
 
 
 def _add(stack: list[list[Any]], value: Any, size: int, line: int, column: int) -> None:

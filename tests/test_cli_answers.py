@@ -148,6 +148,10 @@ def test_manifest_extensions_in_any_case_and_look_alikes_warned(workspace: Path)
     ("metadata:\n\tname: x\n", "4:1", "YAML does not allow tabs for indentation: indent with spaces"),
     ("metadata: {name: x}\nspec:\n  schedule: */5 * * * *\n", "5:14",
      'a value that starts with * is an alias in YAML: quote it, e.g. "*/5 * * * *"'),
+    ("metadata: {name: x}\nspec:\n  triggers: [{cron: */5 * * * *}]\n", "5:22",
+     'a value that starts with * is an alias in YAML: quote it, e.g. "*/5 * * * *"'),
+    ("metadata: {name: x}\nspec:\n  triggers:\n    - {cron: */5 * * * *, x: 1}\n", "6:15",
+     'a value that starts with * is an alias in YAML: quote it, e.g. "*/5 * * * *"'),
     ("metadata: {name: x}\nspec:\n  actions:\n    - command: \"C:\\Tools\\job.exe\"\n", "6:19",
      "inside double quotes a backslash starts an escape: write Windows paths in single quotes"),
     ("metadata: {name: x}\nspec:\n  actions:\n    - command: \"C:\\xTools\\job.exe\"\n", "6:21",
@@ -160,6 +164,52 @@ def test_yaml_slips_get_a_hint_after_libyamls_position(tmp_path: Path, text: str
     assert result.code == 1
     (line,) = result.err.strip().splitlines()
     assert line.startswith(f"tasks.d/x.yaml:{where}: invalid YAML: ") and hint in line, line
+
+
+_TASK = "apiVersion: reconcile/v1\nkind: ScheduledTask\nmetadata: {name: x}\nspec:\n  runAs: {user: SYSTEM}\n" \
+        "  schedule: '0 2 * * *'\n  actions:\n"
+
+
+@pytest.mark.parametrize("action, line", [
+    # A tab: valid YAML and valid XML, but never a folder; it used to pass silently.
+    ('    - command: C:\\x.exe\n      workingDirectory: "C:\\temp"\n',
+     'tasks.d/x.yaml:9:25: workingDirectory: "C:\\temp" — inside double quotes a backslash starts an escape '
+     "(\\t became a tab): write the path in single quotes ('C:\\temp') or double each backslash"),
+    # A character task XML cannot hold: it used to say only "contains the character U+001B".
+    ('    - command: "D:\\exports\\a.exe"\n',
+     'tasks.d/x.yaml:8:16: command: "D:\\exports\\a.exe" — inside double quotes a backslash starts an escape '
+     "(\\e became an escape character (U+001B), \\a became a bell (U+0007), which task XML cannot hold): "
+     "write the path in single quotes ('D:\\exports\\a.exe') or double each backslash"),
+    # A line break: it used to say only "command cannot contain a line break".
+    ('    - command: "C:\\Program Files\\new\\a.exe"\n',
+     'tasks.d/x.yaml:8:16: command: "C:\\Program Files\\new\\a.exe" — inside double quotes a backslash starts '
+     "an escape (\\P became a paragraph separator (U+2029), \\n became a line break, \\a became a bell (U+0007), "
+     "which task XML cannot hold): write the path in single quotes ('C:\\Program Files\\new\\a.exe') "
+     "or double each backslash"),
+    # An argument in a list: said once, where "arguments cannot contain line breaks" was.
+    ('    - command: x.exe\n      arguments: ["-o", "C:\\new\\\\out.csv"]\n',
+     'tasks.d/x.yaml:9:18: arguments: "C:\\new\\\\out.csv" — inside double quotes a backslash starts an escape '
+     "(\\n became a line break): write it in single quotes ('C:\\new\\out.csv') or double each backslash"),
+    # A tab typed into a path (no escape): no Windows name holds one.
+    ("    - command: x.exe\n      workingDirectory: C:\\a\tb\n",
+     "tasks.d/x.yaml:9:25: workingDirectory contains a tab: no Windows file name holds a control character"),
+])
+def test_a_backslash_escape_in_a_double_quoted_path_is_named(tmp_path: Path, action: str, line: str) -> None:
+    (tmp_path / "tasks.d").mkdir()
+    (tmp_path / "tasks.d" / "x.yaml").write_text(_TASK + action)
+    result = run_cli("validate", cwd=tmp_path)
+    assert (result.code, result.err) == (1, line + "\n"), result.err
+
+
+def test_escapes_that_may_be_meant_stay_valid(tmp_path: Path) -> None:
+    """A line break in a description and a tab in an argument can be meant; a doubled
+    backslash is a backslash."""
+    (tmp_path / "tasks.d").mkdir()
+    (tmp_path / "tasks.d" / "x.yaml").write_text(
+        _TASK.replace("{name: x}", '{name: x, description: "one\\ntwo"}')
+        + '    - command: "C:\\\\tools\\\\x.exe"\n      arguments: "-sep \\t"\n')
+    result = run_cli("validate", cwd=tmp_path)
+    assert (result.code, result.err) == (0, ""), result.err
 
 
 def test_a_root_in_another_case_is_the_same_folder(workspace: Path) -> None:

@@ -63,6 +63,24 @@ def test_a_create_says_every_attribute_that_is_not_the_default(workspace: Path) 
     assert excel.count("when: fileExists D:\\exports\\morning.csv") == 1
 
 
+def test_the_account_is_said_as_written_and_compared_without_case(workspace: Path) -> None:
+    """``CONTOSO\\svc`` is said as the manifest spells it (the canonical form upper-cases
+    it); a change of case alone is no change."""
+    _edit(workspace, "nightly-restart.yaml", "user: SYSTEM", "user: 'CONTOSO\\svc'\n    logonType: s4u")
+    created = run_cli("plan", cwd=workspace)
+    assert "runs as: CONTOSO\\svc" in _block(created.out, "\\Orchestrator\\nightly-restart"), created.out
+    markdown = run_cli("plan", "--format", "markdown", cwd=workspace).out
+    assert "CONTOSO\\svc" in markdown and "CONTOSO\\SVC" not in markdown
+    assert run_cli("apply", "-q", cwd=workspace).code == 0
+    _edit(workspace, "nightly-restart.yaml", "CONTOSO\\svc", "contoso\\SVC")
+    same = run_cli("plan", "--detailed-exitcode", cwd=workspace)
+    assert (same.code, same.out) == (0, "No changes.\n"), same.out
+    _edit(workspace, "nightly-restart.yaml", "contoso\\SVC", "CONTOSO\\batch")
+    changed = run_cli("plan", cwd=workspace).out
+    (line,) = [s for s in _block(changed, "\\Orchestrator\\nightly-restart") if s.startswith("runs as:")]
+    assert line.endswith(" -> CONTOSO\\batch"), changed
+
+
 # (file, text in it, replaced by, the lines the update shows)
 UPDATES = [
     ("nightly-restart.yaml", 'daily: {at: "02:00"}', 'weekly: {at: "03:00", days: [Mon, Tue, Wed, Thu, Fri, Sat]}',

@@ -76,3 +76,17 @@ def test_decode() -> None:
     with pytest.raises(YamlError) as err:
         decode(b"a: 1\nb: \xff\n")
     assert (err.value.line, err.value.column) == (2, 4)
+
+
+def test_escapes_that_made_control_characters_are_kept_as_written() -> None:
+    """Only a double-quoted scalar whose escapes made a control character is noted, with
+    the key it belongs to and the value's position (an item's list)."""
+    (doc,) = load_all('a:\n  dir: "C:\\temp"\n  args: ["x", "C:\\new"]\n  ok: "C:\\\\temp"\n'
+                      '  text: "two\n\n  lines"\n  plain: C:\\temp\n')
+    assert doc.data["a"]["text"] == "two\nlines"  # a folded blank line, not an escape
+    first, second = doc.escapes
+    assert (first.line, first.column, first.key, first.at, first.source) == (2, 8, "dir", (2, 8), '"C:\\temp"')
+    assert first.done == ("\\t became a tab",) and not first.breaks and not first.not_xml
+    assert (second.line, second.column, second.key, second.at) == (3, 15, "args", (3, 9))
+    assert second.done == ("\\n became a line break",) and second.breaks
+    assert doc.not_xml == ()

@@ -13,6 +13,7 @@ import urllib.parse
 from typing import Any
 
 from .. import durations
+from ..compile_actions import path_problem
 from ..errors import quoted
 from .spec import DEFAULT_TIME_LIMIT, to_seconds
 
@@ -104,10 +105,10 @@ def _check_url_condition(problems: Problems, body: Any, path: KeyPath) -> None:
 
 
 def _check_command_condition(problems: Problems, body: dict[str, Any], path: KeyPath) -> None:
-    """``command``: its program, folder and arguments without line breaks."""
+    """``command``: its program and folder without control characters, its arguments without line breaks."""
     for key in ("command", "workingDirectory"):
-        if "\n" in str(body.get(key, "")) or "\r" in str(body.get(key, "")):
-            problems.append((path + (key,), f"{key} cannot contain a line break"))
+        if problem := path_problem(key, str(body.get(key, ""))):
+            problems.append((path + (key,), problem))
     arguments = body.get("arguments")
     texts = arguments if isinstance(arguments, list) else [arguments] if arguments else []
     if any("\n" in str(a) or "\r" in str(a) for a in texts):
