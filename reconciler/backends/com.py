@@ -250,7 +250,8 @@ class ComBackend:
             message = f"{path}: RegisterTask failed: {explain(err)}"
             if password:  # the service never says it; if it did, it is not shown, in the
                 # words explain() collapsed (runs of blanks become one space) or not
-                for form in {password, " ".join(password.split()), *password.split()}:
+                forms = {password, " ".join(password.split()), *password.split()}
+                for form in sorted(forms, key=len, reverse=True):  # whole before its parts
                     if len(form) >= 4 or form == password:
                         message = message.replace(form, "***")
             raise BackendError(message) from None
