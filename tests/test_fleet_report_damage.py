@@ -81,3 +81,28 @@ def _inventory(base: Path) -> Inventory:
     (base / "inventory.yml").write_text("all:\n  hosts:\n    srv-a01:\n")
     return read(str(base / "inventory.yml"))
 
+
+HOSTILE = ("[click me](https://evil.example/x) ![pixel](https://evil.example/p.png) "
+           "<img src=x onerror=alert(1)> <script>alert(1)</script> `code` [ref]: https://evil.example "
+           "**bold** ~~gone~~ &lt;b&gt; | a cell")
+
+
+def test_a_hosts_error_text_stays_text_in_markdown_and_html(tmp_path: Path) -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    body = {"kind": AGENT_KIND, "host": "srv-a01", "mode": "monitor", "started": NOW.isoformat(),
+            "errors": [HOSTILE]}
+    (tmp_path / "srv-a01.json").write_text(json.dumps(body))
+    merged = fleet_report.merge(_inventory(tmp_path), fleet_report.read_sources([str(tmp_path / "srv-a01.json")]),
+                                stale_after=dt.timedelta(hours=2), now=NOW)
+    out = report_views.markdown(merged)
+    tokens = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(out)
+    kinds = {t.type for t in tokens} | {c.type for t in tokens for c in t.children or ()}
+    assert not kinds & {"link_open", "image", "html_inline", "html_block", "code_inline", "s_open"}, kinds
+    cells = [t for t in tokens if t.type == "inline" and "click me" in t.content]
+    assert len(cells) == 1  # one cell: the | did not split it
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(out)
+    assert "error: [click me](https://evil.example/x) ![pixel]" in rendered
+    assert "&lt;img src=x onerror=alert(1)&gt;" in rendered and "&amp;lt;b&amp;gt;" in rendered
+    page = report_views.page(merged)
+    assert "<img" not in page and "<script>" not in page and "&lt;script&gt;" in page
+
