@@ -95,6 +95,14 @@ def test_unknown_names_in_targets_are_errors_with_a_hint(fleet: Path) -> None:
     assert "targets.exclude: no group or host 'srv-a1' in inventory.yml (did you mean 'srv-a01'?)" in result.err
 
 
+def test_a_host_under_groups_or_a_group_under_hosts_is_named_for_what_it_is(fleet: Path) -> None:
+    write(fleet / "tasks.d", {"mixed.yaml": task("mixed", "{groups: [srv-a01], hosts: [site_b]}")})
+    result = cli(fleet, "validate", "--inventory", "inventory.yml")
+    assert result.code == 1
+    assert "targets.groups: no group 'srv-a01' in inventory.yml (srv-a01 is a host: use hosts:)" in result.err
+    assert "targets.hosts: no host 'site_b' in inventory.yml (site_b is a group: use groups:)" in result.err
+
+
 def test_targets_without_an_inventory_are_an_error(fleet: Path) -> None:
     result = cli(fleet, "plan", "--backend", "local", "--store", "stores/x")
     assert result.code == 1
