@@ -261,9 +261,16 @@ def _groups(rows: list[HostRow], strangers: Iterable[str] = ()) -> list[ChangeGr
         plan_root = next(r.report.plan.root for r in rows if r.host == hosts[0]
                          and r.report is not None and r.report.plan is not None)
         out.append(ChangeGroup(change.action, _relative(change.path, plan_root), change.fields,
-                               change.drift, change.reason, tuple(hosts)))
+                               change.drift, _shared_reason(change.reason, hosts), tuple(hosts)))
     order = {Action.DELETE: 0, Action.UPDATE: 1, Action.CREATE: 2}
     return sorted(out, key=lambda g: (g.path.casefold(), order.get(g.action, 3), -len(g.hosts)))
+
+
+def _shared_reason(reason: str, hosts: list[str]) -> str:
+    """A reason that names the first host (``no manifest targets host srv-a01``) said
+    of them all, since the group names them."""
+    named = f"host {hosts[0]}"
+    return reason.replace(named, "these hosts") if len(hosts) > 1 and reason.endswith(named) else reason
 
 
 def merge(inventory: Inventory, reports: list[HostReport], *, stale_after: dt.timedelta,
