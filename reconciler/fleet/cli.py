@@ -44,6 +44,11 @@ def add_commands(command: Command, nested: Callable[[argparse.ArgumentParser, st
     matrix = fleet_command("matrix", "the hosts as a GitHub Actions matrix (JSON, one line)")
     _inventory(matrix)
     matrix.add_argument("--wave", metavar="W", help="only the hosts of this wave (reconcile_wave)")
+    matrix.add_argument("--allow-empty", action="store_true",
+                        help='a wave without hosts is {"include": []} (exit 0), for a job that is then '
+                             "skipped, instead of an error")
+    matrix.add_argument("--waves", metavar="W,W", help="the waves the workflow has jobs for: exit 1 if a host "
+                                                       "is in none of them (it would never be applied)")
 
     agent = command("agent", "pull mode: a scheduled task that fetches the repository and plans or applies")
     agent_command = nested(agent, "agent_command")
