@@ -137,3 +137,24 @@ def test_the_webhook_url_from_the_credential_manager(tmp_path: Path, elsewhere: 
     report = {"kind": "reconcile-agent-report", "errors": []}
     agent_run._notify(_settings(tmp_path, webhook_from_credential="reconcile/agent-hook"), report)
     assert report["errors"] == [] and [r["path"] for r in elsewhere.requests] == [f"/hook/{secret}"]
+
+
+def test_a_server_that_is_not_http_is_a_webhook_error(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.sendall(b"HTTP/\r\n\r\n")  # http.client.BadStatusLine, not an OSError
+        connection.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    with pytest.raises(ReconcileError, match=r"^webhook \(the hook\): "):
+        agent_run._post(url, "(the hook)", {"errors": []}, deadline=10)
+    listener.close()

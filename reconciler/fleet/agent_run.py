@@ -146,7 +146,7 @@ def _post(url: str, shown: str, report: dict[str, Any], deadline: float = WEBHOO
                 opened.append(response)
                 response.read()
                 outcome["status"] = response.status
-        except (OSError, ReconcileError, ValueError) as err:
+        except Exception as err:  # noqa: BLE001 - handed to the caller's thread (http.client's errors too)
             outcome["error"] = err
 
     worker = threading.Thread(target=send, name="agent-webhook", daemon=True)
@@ -159,7 +159,7 @@ def _post(url: str, shown: str, report: dict[str, Any], deadline: float = WEBHOO
         raise ReconcileError(f"webhook {shown}: no complete answer within {deadline:g}s")
     error = outcome.get("error")
     if error is not None:
-        said = str(error).replace(url, shown)
+        said = (str(error) or type(error).__name__).replace(url, shown)
         raise ReconcileError(f"webhook {shown}: {said}")
     if not 200 <= outcome["status"] < 300:
         raise ReconcileError(f"webhook {shown} answered {outcome['status']}")
