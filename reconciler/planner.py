@@ -80,7 +80,16 @@ def _create(item: Desired, replaces: str | None = None) -> Change:
     )
 
 
-def plan(desired: list[Desired], actual: list[Actual], root: str, *, update_passwords: bool = False) -> Plan:
+def _gone(host: str | None) -> str:
+    """Why a managed task no desired task matches is pruned: with a fleet host, its
+    manifest may be there but target other hosts."""
+    return f"no manifest targets host {host}" if host else "its manifest is gone"
+
+
+def plan(desired: list[Desired], actual: list[Actual], root: str, *, update_passwords: bool = False,
+         host: str | None = None) -> Plan:
+    """``host``: the fleet host the desired tasks were selected for (a task no manifest
+    targets at it is pruned because of that, not only because a manifest is gone)."""
     live_by_key = {names.key(a.path): a for a in actual}
     matched: set[str] = set()
     changes: list[Change] = []
@@ -156,7 +165,7 @@ def plan(desired: list[Desired], actual: list[Actual], root: str, *, update_pass
             protected.append(live.path)
         else:
             changes.append(Change(path=live.path, action=Action.DELETE,
-                                  reason="its manifest is gone", before=live.canonical))
+                                  reason=_gone(host), before=live.canonical))
 
     return Plan(
         root=root,

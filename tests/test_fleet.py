@@ -44,7 +44,7 @@ def test_a_task_moving_between_groups_is_deleted_on_the_old_hosts_and_created_on
     assert planned(fleet, "srv-b02") == {"moving": "create"}
     assert planned(fleet, "srv-t01") == {}
     text = host_cli(fleet, "srv-a01", "plan").out
-    assert "- \\Orchestrator\\moving" in text
+    assert "- \\Orchestrator\\moving  (no manifest targets host srv-a01)" in text, text
     assert "+ \\Orchestrator\\moving" in host_cli(fleet, "srv-b02", "plan").out
 
 
@@ -93,6 +93,14 @@ def test_unknown_names_in_targets_are_errors_with_a_hint(fleet: Path) -> None:
     assert re.search(r"^tasks\.d/typo\.yaml:5:\d+: targets\.groups: no group 'sitea' in inventory\.yml "
                      r"\(did you mean 'site_a'\?\)$", result.err, re.M), result.err
     assert "targets.exclude: no group or host 'srv-a1' in inventory.yml (did you mean 'srv-a01'?)" in result.err
+
+
+def test_a_host_under_groups_or_a_group_under_hosts_is_named_for_what_it_is(fleet: Path) -> None:
+    write(fleet / "tasks.d", {"mixed.yaml": task("mixed", "{groups: [srv-a01], hosts: [site_b]}")})
+    result = cli(fleet, "validate", "--inventory", "inventory.yml")
+    assert result.code == 1
+    assert "targets.groups: no group 'srv-a01' in inventory.yml (srv-a01 is a host: use hosts:)" in result.err
+    assert "targets.hosts: no host 'site_b' in inventory.yml (site_b is a group: use groups:)" in result.err
 
 
 def test_targets_without_an_inventory_are_an_error(fleet: Path) -> None:

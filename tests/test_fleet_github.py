@@ -5,6 +5,7 @@ and its Linux steps, run as GitHub runs them (bash -eo pipefail) against the exa
 inventory (examples/ansible/inventory)."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -63,7 +64,9 @@ def test_one_job_per_wave_each_host_on_its_own_runner() -> None:
     found = jobs()
     assert found["canary"]["needs"] == "hosts"
     assert "github.ref_name == github.event.repository.default_branch" in found["canary"]["if"]
-    assert found["approve-prod"]["needs"] == "canary"
+    assert found["approve-prod"]["needs"] == ["hosts", "canary"]
+    assert "!failure() && !cancelled()" in found["approve-prod"]["if"]
+    assert "github.ref_name == github.event.repository.default_branch" in found["approve-prod"]["if"]
     assert found["approve-prod"]["environment"] == "reconcile-wave-prod"  # its required reviewers
     assert found["prod"]["needs"] == ["hosts", "approve-prod"]
     for name in ("plan", "canary", "prod"):
@@ -142,3 +145,50 @@ def test_the_report_job_names_a_missing_host_and_fails(repo: Path) -> None:
     assert code == 1
     assert "| srv-b02 |" in said["GITHUB_STEP_SUMMARY"] and "missing" in said["GITHUB_STEP_SUMMARY"]
     assert said["GITHUB_STEP_SUMMARY"].count("\n| srv-") == 5
+
+
+def test_an_inventory_without_canary_hosts_skips_that_wave(repo: Path) -> None:
+    hosts = repo / "inventory" / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace("reconcile_wave: canary", "reconcile_wave: prod"))
+    code, said = run_step(step("hosts", "The hosts, and the hosts of each wave, as job matrices"), repo)
+    assert code == 0, said
+    outputs = dict(line.split("=", 1) for line in said["GITHUB_OUTPUT"].splitlines())
+    assert json.loads(outputs["canary"]) == {"include": []}
+    assert [e["host"] for e in json.loads(outputs["prod"])["include"]] == HOSTS
+    found = jobs()
+    # An empty matrix fails a run: the job is skipped instead, and the approval after it
+    # still runs when it was skipped (not when it failed).
+    assert "fromJSON(needs.hosts.outputs.canary).include[0] != null" in found["canary"]["if"]
+    assert "fromJSON(needs.hosts.outputs.prod).include[0] != null" in found["approve-prod"]["if"]
+
+
+def test_a_host_in_a_wave_the_workflow_does_not_run_fails_the_hosts_job(repo: Path) -> None:
+    hosts = repo / "inventory" / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace("reconcile_wave: canary", "reconcile_wave: canray"))
+    code, said = run_step(step("hosts", "The hosts, and the hosts of each wave, as job matrices"), repo)
+    assert code == 1 and "srv-a01, srv-t01: in no wave this workflow runs (canary, prod)" in said["stderr"]
+    assert said["GITHUB_OUTPUT"] == ""
+
+
+def test_the_report_job_accepts_plans_made_before_a_long_approval(repo: Path) -> None:
+    """The canaries' plans are made before the prod approval, which may wait days: the
+    run stays green; the default --stale 2h would have turned it red."""
+    three_days_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).isoformat()
+    for host in HOSTS:
+        (repo / "plans" / f"plan-{host}").mkdir(parents=True)
+        saved = repo / "plans" / f"plan-{host}" / "plan.json"
+        result = run_cli("plan", "--inventory", "inventory/hosts.yml", "--host", host, "--backend", "local",
+                         "--store", f"stores/{host}", "--out", str(saved), "-q", cwd=repo)
+        assert result.code == 0, result.err
+        if host in WAVES["canary"]:
+            body = json.loads(saved.read_text(encoding="utf-8"))
+            body["fleet"]["made"] = three_days_ago
+            saved.write_text(json.dumps(body), encoding="utf-8")
+    code, said = run_step(step("report", "Fleet report"), repo)
+    assert code == 0, said
+    assert "5 with changes. OK." in said["stdout"]
+    assert cli_code(repo, "plans") == 1  # the same plans with the default window: stale
+
+
+def cli_code(repo: Path, plans: str) -> int:
+    return run_cli("fleet", "report", plans, "--inventory", "inventory/hosts.yml", cwd=repo).code

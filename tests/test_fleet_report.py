@@ -166,7 +166,7 @@ def test_a_move_across_the_fleet_in_one_report(tmp_path: Path) -> None:
     assert rows["srv-b01"][:6] == ["1", "0", "0", "0", "0", "changes"]
     assert rows["srv-b02"][5] == "conflict:" and rows["srv-t01"][5] == "missing:"
     changes = result.out.split("Changes:\n")[1]
-    assert "  - moving  its manifest is gone  on srv-a01, srv-a02\n" in changes, changes
+    assert "  - moving  no manifest targets these hosts  on srv-a01, srv-a02\n" in changes, changes
     assert "  + moving  new task  on srv-b01\n" in changes, changes
     assert result.out.rstrip().endswith("NOT OK.")
 

@@ -152,11 +152,12 @@ def read_actual(backend: Backend, root: str, wanted: Sequence[Desired] = (),
 # --- planning ---------------------------------------------------------------------------
 
 def make_plan(desired: list[Desired], actual: ActualState, root: str, *,
-              update_passwords: bool = False) -> Plan:
+              update_passwords: bool = False, select: Selection | None = None) -> Plan:
     """The pure planner, with the warnings of the read attached."""
     from ..planner import plan
 
-    result = plan(desired, actual.tasks, root, update_passwords=update_passwords)
+    result = plan(desired, actual.tasks, root, update_passwords=update_passwords,
+                  host=select.host_name if select else None)
     if actual.warnings:
         result = replace(result, warnings=result.warnings + actual.warnings)
     return result
@@ -206,7 +207,7 @@ def plan(directory: str, root: str, backend: Backend, *, update_passwords: bool 
     early = EarlyRead(backend, root)
     desired = load_desired(directory, root, backend, meanwhile=early, select=select)
     root, desired, actual = _respelled(directory, root, backend, desired, early, select)
-    result = make_plan(desired, actual, root, update_passwords=update_passwords)
+    result = make_plan(desired, actual, root, update_passwords=update_passwords, select=select)
     checked = preflight.check(result, [d.spec for d in desired], rails or preflight.Rails())
     warnings = tuple(look_alikes(directory)) + checked.warnings + running.read(result, backend).warnings
     return Planned(replace(result, warnings=result.warnings + warnings), actual, checked.refused)
@@ -288,7 +289,7 @@ def apply(backend: Backend, root: str, options: ApplyOptions, *, directory: str 
             early = EarlyRead(backend, root)
             early()  # under the lock: the state this apply writes against
             root, desired, actual = _respelled(directory, root, backend, desired, early, select)
-            result = make_plan(desired, actual, root, update_passwords=options.update_passwords)
+            result = make_plan(desired, actual, root, update_passwords=options.update_passwords, select=select)
         # The changed tasks running now, read once under the lock; the plan shown says so.
         now_running = running.read(result, backend, stop=options.stop_running)
         result = replace(result, warnings=result.warnings + now_running.warnings)

@@ -11,11 +11,13 @@ import argparse
 import json
 import os
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import names
 from ..errors import ManifestError, Problem, UsageError
+from ..runner.secrets import redact_url
 
 if TYPE_CHECKING:
     from ..model import TaskSpec
@@ -37,8 +39,14 @@ class AgentSettings:
     home: str  # checkout and reports
     report: str  # the folder of the JSON reports
     host: str | None = None
-    webhook: str | None = None
+    webhook: str | None = None  # the URL itself (it is then in the task's arguments)
+    webhook_from_env: str | None = None  # an environment variable of the task's account holding it
+    webhook_from_credential: str | None = None  # a Credential Manager entry holding it
     secrets: tuple[tuple[str, str], ...] = ()  # (environment variable, Credential Manager target)
+
+    @property
+    def shown_repo(self) -> str:
+        return redact_url(self.repo) if "://" in self.repo else self.repo
 
 
 def default_home() -> str:
@@ -54,10 +62,53 @@ def _secret(text: str) -> tuple[str, str]:
     return variable.strip(), target.strip()
 
 
+def _check_repo(repo: str) -> None:
+    """A repository URL with a password or token in it would be stored in the task's
+    arguments, readable by whoever may read the task; git's credential helper keeps it
+    in the account's own store instead."""
+    try:
+        parts = urllib.parse.urlsplit(repo)
+        user, password = parts.username, parts.password
+    except ValueError:
+        raise UsageError(f"--repo {redact_url(repo)}: not a valid URL") from None
+    web = parts.scheme.lower() in ("http", "https")
+    if password is not None or (web and (user is not None or parts.query or parts.fragment)):
+        raise UsageError(f"--repo {redact_url(repo)}: a user name or token in the URL would be stored in the "
+                         "task's arguments; give the URL without it and store the credential with git's "
+                         "credential helper (Git Credential Manager) as the task's account")
+
+
+def _check_webhook(args: argparse.Namespace) -> None:
+    given = [o for o, v in (("--webhook", args.webhook), ("--webhook-from-env", args.webhook_from_env),
+                            ("--webhook-from-credential", args.webhook_from_credential)) if v]
+    if len(given) > 1:
+        raise UsageError(f"{' and '.join(given)}: give the webhook URL one way")
+    if args.webhook and not _is_http_url(args.webhook):
+        raise UsageError(f"--webhook {redact_url(args.webhook)}: an http:// or https:// URL")
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        urllib.parse.urlsplit(url)
+    except ValueError:
+        return False
+    return url.lower().startswith(("http://", "https://"))
+
+
+def check_install_secrets(settings: AgentSettings) -> None:
+    """``agent install`` stores its options in the task's arguments: a webhook URL that
+    carries a secret (user-info, a query) must come from the environment or Credential
+    Manager instead."""
+    parts = urllib.parse.urlsplit(settings.webhook or "")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise UsageError(f"--webhook {redact_url(settings.webhook or '')}: its token would be stored in the task's "
+                         "arguments; use --webhook-from-env VAR or --webhook-from-credential TARGET")
+
+
 def settings_from(args: argparse.Namespace) -> AgentSettings:
     home = os.path.abspath(args.home or default_home())
-    if args.webhook and not args.webhook.lower().startswith(("http://", "https://")):
-        raise UsageError(f"--webhook {args.webhook}: an http:// or https:// URL")
+    _check_webhook(args)
+    _check_repo(args.repo)
     for value, option in ((args.repo, "--repo"), (args.ref, "--ref")):
         if not value.strip() or value.startswith("-"):  # never read by git as an option
             raise UsageError(f"{option} {value!r}: a repository URL and a branch or tag")
@@ -66,7 +117,8 @@ def settings_from(args: argparse.Namespace) -> AgentSettings:
             raise UsageError(f"{option} {path}: a path inside the repository (relative, no ..)")
     return AgentSettings(repo=args.repo, ref=args.ref, mode=args.mode, inventory=args.inventory, dir=args.dir,
                          home=home, report=os.path.abspath(args.report or os.path.join(home, "reports")),
-                         host=args.host, webhook=args.webhook,
+                         host=args.host, webhook=args.webhook, webhook_from_env=args.webhook_from_env,
+                         webhook_from_credential=args.webhook_from_credential,
                          secrets=tuple(_secret(s) for s in args.secret or ()))
 
 
@@ -81,8 +133,10 @@ def run_arguments(settings: AgentSettings, *, backend: str, store: str | None, r
         out += ["--root", root]
     if settings.host:
         out += ["--host", settings.host]
-    if settings.webhook:
-        out += ["--webhook", settings.webhook]
+    for option, value in (("--webhook", settings.webhook), ("--webhook-from-env", settings.webhook_from_env),
+                          ("--webhook-from-credential", settings.webhook_from_credential)):
+        if value:
+            out += [option, value]
     for variable, target in settings.secrets:
         out += ["--secret", f"{variable}={target}"]
     return out
@@ -101,7 +155,7 @@ def agent_manifest(settings: AgentSettings, arguments: list[str], *, python: str
     return {
         "apiVersion": "reconcile/v1", "kind": "ScheduledTask",
         "metadata": {"name": TASK_NAME,
-                     "description": f"reconcile.py pull mode: {settings.mode} from {settings.repo} {settings.ref}"},
+                     "description": f"reconcile.py pull mode: {settings.mode} from {settings.shown_repo} {settings.ref}"},
         "spec": {
             "triggers": [{"once": start}, {"atStartup": boot}],
             # ``-m reconciler`` resolves from the working directory too: the folder this
@@ -171,6 +225,7 @@ def install(settings: AgentSettings, *, backend: str, store: str, managed_root: 
             every: str, splay: str, python: str | None) -> Converged:
     """Register (or update) the agent's task."""
     _check_roots(managed_root)
+    check_install_secrets(settings)
     arguments = run_arguments(settings, backend=backend, store=store if backend == "local" else None,
                               root=managed_root if root_given else None)
     document = agent_manifest(settings, arguments, python=python or sys.executable, every=every, splay=splay)

@@ -5,15 +5,18 @@ summary, drift, errors, duration. The report is written whatever happens: a run 
 fails is a report with errors, never a silence (``fleet report`` reads these)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ReconcileError
+from ..runner.secrets import SecretError, from_env, redact_url
 from .agent import AgentSettings
 from .report import AGENT_KIND
 
@@ -99,16 +102,90 @@ def _status(backend: Any, root: str, directory: str, select: Any) -> list[dict[s
         return []
 
 
-def _post(url: str, report: dict[str, Any]) -> None:
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failure: following it would send the report (and a token in the
+    URL's path) wherever the server points."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        raise ReconcileError(f"answered {code} (a redirect to {redact_url(newurl)}); redirects are not "
+                             "followed: set the URL to where the hook really is")
+
+
+def webhook_url(settings: AgentSettings) -> tuple[str, str] | None:
+    """The webhook's URL and how it may be shown, from wherever the install said."""
+    from . import secrets
+
+    if settings.webhook_from_env:
+        try:
+            url = from_env(settings.webhook_from_env, "webhook URL")
+        except SecretError as err:
+            raise ReconcileError(f"webhook: {err}") from None
+        return url, f"(the URL in {settings.webhook_from_env})"
+    if settings.webhook_from_credential:
+        url = secrets.read_credential(settings.webhook_from_credential)
+        return url, f"(the URL in credential {settings.webhook_from_credential})"
+    return (settings.webhook, redact_url(settings.webhook)) if settings.webhook else None
+
+
+def _post(url: str, shown: str, report: dict[str, Any], deadline: float = WEBHOOK_TIMEOUT) -> None:
+    """One POST, without redirects, within ``deadline`` seconds in all: a per-read timeout
+    alone is no bound (a server may answer a byte at a time)."""
+    if not url.lower().startswith(("http://", "https://")):
+        raise ReconcileError(f"webhook {shown}: not an http(s) URL")
     body = json.dumps({"event": "reconcile.agent.run", **report}, ensure_ascii=False).encode("utf-8")
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "reconcile.py"})
+    opener = urllib.request.build_opener(_NoRedirect)
+    outcome: dict[str, Any] = {}
+    opened: list[Any] = []
+
+    def send() -> None:
+        try:
+            with opener.open(request, timeout=deadline) as response:  # noqa: S310 - http(s) only
+                opened.append(response)
+                response.read()
+                outcome["status"] = response.status
+        except Exception as err:  # noqa: BLE001 - handed to the caller's thread (http.client's errors too)
+            outcome["error"] = err
+
+    worker = threading.Thread(target=send, name="agent-webhook", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        for response in opened:
+            with contextlib.suppress(Exception):  # best effort: the deadline has passed anyway
+                response.close()
+        raise ReconcileError(f"webhook {shown}: no complete answer within {deadline:g}s")
+    error = outcome.get("error")
+    if error is not None:
+        said = (str(error) or type(error).__name__).replace(url, shown)
+        raise ReconcileError(f"webhook {shown}: {said}")
+    if not 200 <= outcome["status"] < 300:
+        raise ReconcileError(f"webhook {shown} answered {outcome['status']}")
+
+
+def _without(text: str, secrets: list[str], shown: str) -> str:
+    for secret in secrets:
+        text = text.replace(secret, shown)
+    return text
+
+
+def _notify(settings: AgentSettings, report: dict[str, Any]) -> None:
+    """POST the report to the webhook, if there is one; a failure is one more error of
+    the report, its URL shown only as ``redact_url`` or the name of where it came from."""
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310 - http(s) only
-            if not 200 <= response.status < 300:
-                raise ReconcileError(f"webhook {url} answered {response.status}")
-    except OSError as err:
-        raise ReconcileError(f"webhook {url}: {err}") from None
+        hook = webhook_url(settings)
+    except ReconcileError as err:
+        report["errors"].append(str(err))
+        return
+    if hook is None:
+        return
+    url, shown = hook
+    try:
+        _post(url, shown, report)
+    except ReconcileError as err:
+        report["errors"].append(_without(str(err), [url], shown))
 
 
 def _write(settings: AgentSettings, report: dict[str, Any], stamp: str) -> str:
@@ -134,7 +211,7 @@ def run(settings: AgentSettings, *, backend: str, store: str, root: str, root_gi
     clock = time.monotonic()
     report: dict[str, Any] = {
         "kind": AGENT_KIND, "format_version": 1, "host": settings.host, "machine": machine_names()[0],
-        "repo": settings.repo, "ref": settings.ref, "commit": None, "mode": settings.mode,
+        "repo": settings.shown_repo, "ref": settings.ref, "commit": None, "mode": settings.mode,
         "started": started.isoformat(timespec="seconds"), "duration": None, "errors": [],
         "plan": None, "applied": None, "status": []}
     try:
@@ -144,10 +221,8 @@ def run(settings: AgentSettings, *, backend: str, store: str, root: str, root_gi
     except Exception as err:  # noqa: BLE001 - a bug still leaves a report behind
         report["errors"].append(f"internal error (a bug in reconcile.py): {type(err).__name__}: {err}")
     report["duration"] = round(time.monotonic() - clock, 3)
-    if settings.webhook:
-        try:
-            _post(settings.webhook, report)
-        except ReconcileError as err:
-            report["errors"].append(str(err))
+    # git's messages may repeat the repository's URL: only its shown form is kept.
+    report["errors"] = [_without(e, [settings.repo], settings.shown_repo) for e in report["errors"]]
+    _notify(settings, report)
     path = _write(settings, report, started.strftime("%Y%m%dT%H%M%SZ"))
     return RunResult(report, path, tuple(report["errors"]))

@@ -44,6 +44,11 @@ def add_commands(command: Command, nested: Callable[[argparse.ArgumentParser, st
     matrix = fleet_command("matrix", "the hosts as a GitHub Actions matrix (JSON, one line)")
     _inventory(matrix)
     matrix.add_argument("--wave", metavar="W", help="only the hosts of this wave (reconcile_wave)")
+    matrix.add_argument("--allow-empty", action="store_true",
+                        help='a wave without hosts is {"include": []} (exit 0), for a job that is then '
+                             "skipped, instead of an error")
+    matrix.add_argument("--waves", metavar="W,W", help="the waves the workflow has jobs for: exit 1 if a host "
+                                                       "is in none of them (it would never be applied)")
 
     agent = command("agent", "pull mode: a scheduled task that fetches the repository and plans or applies")
     agent_command = nested(agent, "agent_command")
@@ -59,7 +64,10 @@ def add_commands(command: Command, nested: Callable[[argparse.ArgumentParser, st
 
 
 def _agent_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", required=True, metavar="URL", help="the repository to fetch (read-only)")
+    parser.add_argument("--repo", required=True, metavar="URL",
+                        help="the repository to fetch (read-only); without a user name or token in it: a "
+                             "private repository's credential comes from git's credential helper (Git "
+                             "Credential Manager) of the task's account")
     parser.add_argument("--ref", required=True, metavar="REF",
                         help="the branch or tag to follow (a host's reconcile_ref wins)")
     parser.add_argument("--mode", choices=["monitor", "apply"], default="monitor",
@@ -71,7 +79,16 @@ def _agent_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", metavar="DIR",
                         help="the agent's folder: checkout and reports (default %%ProgramData%%\\reconcile\\agent)")
     parser.add_argument("--report", metavar="DIR", help="where each run's JSON report goes (default HOME\\reports)")
-    parser.add_argument("--webhook", metavar="URL", help="also POST each report to this URL")
+    hook = parser.add_mutually_exclusive_group()
+    hook.add_argument("--webhook", metavar="URL",
+                      help="also POST each report to this URL (stored in the task's arguments: a URL with a "
+                           "token in it is refused by install; use one of the next two)")
+    hook.add_argument("--webhook-from-env", metavar="VAR",
+                      help="the webhook URL is in this environment variable of the task's account (for "
+                           "SYSTEM: a machine-wide variable); only the name is stored in the task")
+    hook.add_argument("--webhook-from-credential", metavar="TARGET",
+                      help="the webhook URL is the password of this generic Windows Credential Manager entry "
+                           "of the task's account; only the name is stored in the task")
     parser.add_argument("--secret", action="append", default=[], metavar="VAR=TARGET",
                         help="before apply, set VAR to the password of the Windows Credential Manager "
                              "entry TARGET (repeatable; for runAs password.fromEnv)")

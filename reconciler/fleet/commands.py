@@ -88,7 +88,9 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         from . import listing
         from .inventory import read
 
-        _out(listing.matrix_json(read(args.inventory), args.wave))
+        waves_run = tuple(w.strip() for w in (args.waves or "").split(",") if w.strip())
+        _out(listing.matrix_json(read(args.inventory), args.wave, allow_empty=args.allow_empty,
+                                 waves_run=waves_run))
         return 0
     return _fleet_report(args)
 

@@ -50,22 +50,38 @@ def waves(inventory: Inventory) -> list[str]:
     return list(dict.fromkeys(wave(h) for h in inventory.hosts.values()))
 
 
-def matrix(inventory: Inventory, only: str | None = None) -> dict[str, list[dict[str, str]]]:
+def matrix(inventory: Inventory, only: str | None = None, *, allow_empty: bool = False,
+           waves_run: tuple[str, ...] = ()) -> dict[str, list[dict[str, str]]]:
     """A GitHub Actions ``strategy.matrix``: one ``include`` entry per host (of wave
-    ``only``). Every value is text, so ``${{ matrix.X }}`` is never empty by surprise."""
+    ``only``). Every value is text, so ``${{ matrix.X }}`` is never empty by surprise.
+    ``allow_empty``: a wave without hosts is ``{"include": []}`` (the workflow skips its
+    job) rather than an error; ``waves_run``: the waves a workflow has jobs for, and a
+    host in none of them an error (it would never be applied)."""
+    _check_waves_run(inventory, waves_run)
     entries = [{"host": h.name, "hostname": hostname(h), "wave": wave(h), "groups": ",".join(h.labels),
                 "root": setting(h, "reconcile_root") or "", "ref": setting(h, "reconcile_ref") or ""}
                for h in inventory.hosts.values() if only is None or wave(h) == only]
-    if not entries:
+    if not entries and not (allow_empty and only is not None):
         known = ", ".join(waves(inventory)) or "none"
         raise InventoryError(f"--wave {only}: no host of {inventory.source} is in this wave (waves: {known})"
                              if only is not None else f"{inventory.source}: no hosts")
     return {"include": entries}
 
 
-def matrix_json(inventory: Inventory, only: str | None = None) -> str:
+def _check_waves_run(inventory: Inventory, waves_run: tuple[str, ...]) -> None:
+    if not waves_run:
+        return
+    left = [h.name for h in inventory.hosts.values() if wave(h) not in waves_run]
+    if left:
+        raise InventoryError(f"{', '.join(left)}: in no wave this workflow runs ({', '.join(waves_run)}); "
+                             f"they would never be applied (waves: {', '.join(waves(inventory))})")
+
+
+def matrix_json(inventory: Inventory, only: str | None = None, *, allow_empty: bool = False,
+                waves_run: tuple[str, ...] = ()) -> str:
     """One line, as ``$GITHUB_OUTPUT`` takes it."""
-    return json.dumps(matrix(inventory, only), separators=(",", ":"), ensure_ascii=False) + "\n"
+    found = matrix(inventory, only, allow_empty=allow_empty, waves_run=waves_run)
+    return json.dumps(found, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
 def validation_text(found: FleetValidation, directory: str, quiet: bool) -> str:

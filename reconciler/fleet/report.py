@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from ..errors import ReconcileError
@@ -17,6 +17,7 @@ from ..model import Action, Change, FieldChange, Plan
 from .inventory import Inventory
 
 AGENT_KIND = "reconcile-agent-report"
+CLOCK_SKEW = dt.timedelta(minutes=5)  # a report made this far ahead of the reader's clock is still believed
 
 
 @dataclass(frozen=True)
@@ -155,17 +156,32 @@ def read_file(path: str) -> HostReport:
         fleet = body.get("fleet")
         origin: dict[str, Any] = fleet if isinstance(fleet, dict) else {}
         host = str(origin.get("host") or host)
-        return HostReport(host=host, source=path, made=_time(origin.get("made")), plan=plan_from_dict(body))
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        reason = err.strerror if isinstance(err, OSError) else str(err)
+        return HostReport(host=host, source=path, made=_time(origin.get("made")), plan=_checked(plan_from_dict(body)))
+    except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError) as err:
+        # RecursionError: JSON nested deeper than the parser's stack; the others: a body
+        # of the wrong shape. Either is this host's failure, never the whole report's.
+        reason = err.strerror if isinstance(err, OSError) else (str(err) or type(err).__name__)
         return HostReport(host=host, source=path, errors=(f"{path}: not a readable plan or report ({reason})",))
 
 
+def _checked(plan: Plan) -> Plan:
+    """``plan`` if the merge can use it: text where text is shown, field values that can
+    be compared across hosts (a TypeError otherwise, which ``read_file`` reports)."""
+    for change in plan.changes:
+        if not isinstance(change.path, str) or not isinstance(change.reason, str):
+            raise TypeError(f"a change's path or reason is not text: {change.path!r}")
+        hash(change.fields)
+    if not isinstance(plan.root, str) or not all(isinstance(c, str) for c in plan.conflicts):
+        raise TypeError("the root or a conflict is not text")
+    return plan
+
+
 def _agent_report(path: str, body: dict[str, Any]) -> HostReport:
-    plan = plan_from_dict(body["plan"]) if isinstance(body.get("plan"), dict) else None
+    plan = _checked(plan_from_dict(body["plan"])) if isinstance(body.get("plan"), dict) else None
     return HostReport(
         host=str(body.get("host") or _stem(path)), source=path, made=_time(body.get("started")),
-        kind=str(body.get("mode") or "monitor"), plan=plan, commit=body.get("commit"),
+        kind=str(body.get("mode") or "monitor"), plan=plan,
+        commit=body["commit"] if isinstance(body.get("commit"), str) else None,
         errors=tuple(str(e) for e in body.get("errors") or ()),
         applied=body.get("applied") if isinstance(body.get("applied"), dict) else None,
         status=tuple(r for r in body.get("status") or () if isinstance(r, dict)))
@@ -177,8 +193,17 @@ def read_sources(sources: Iterable[str]) -> list[HostReport]:
 
 # --- merging --------------------------------------------------------------------------------
 
-def _newest(reports: list[HostReport]) -> HostReport:
+def _newest(reports: list[HostReport], now: dt.datetime) -> HostReport:
+    """The host's newest report; one made in the future (past the skew allowed) wins
+    instead, as the host's error: it would otherwise always be the newest and never
+    stale, and hide every later report."""
     epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    future = [r for r in reports if r.made is not None and r.made - now > CLOCK_SKEW]
+    if future:
+        report = max(future, key=lambda r: r.made or epoch)
+        said = report.made.isoformat(timespec="seconds") if report.made else "?"
+        return replace(report, errors=(f"{report.source}: made in the future ({said}): clock skew?",
+                                       *report.errors))
     return max(reports, key=lambda r: r.made or epoch)
 
 
@@ -236,9 +261,16 @@ def _groups(rows: list[HostRow], strangers: Iterable[str] = ()) -> list[ChangeGr
         plan_root = next(r.report.plan.root for r in rows if r.host == hosts[0]
                          and r.report is not None and r.report.plan is not None)
         out.append(ChangeGroup(change.action, _relative(change.path, plan_root), change.fields,
-                               change.drift, change.reason, tuple(hosts)))
+                               change.drift, _shared_reason(change.reason, hosts), tuple(hosts)))
     order = {Action.DELETE: 0, Action.UPDATE: 1, Action.CREATE: 2}
     return sorted(out, key=lambda g: (g.path.casefold(), order.get(g.action, 3), -len(g.hosts)))
+
+
+def _shared_reason(reason: str, hosts: list[str]) -> str:
+    """A reason that names the first host (``no manifest targets host srv-a01``) said
+    of them all, since the group names them."""
+    named = f"host {hosts[0]}"
+    return reason.replace(named, "these hosts") if len(hosts) > 1 and reason.endswith(named) else reason
 
 
 def merge(inventory: Inventory, reports: list[HostReport], *, stale_after: dt.timedelta,
@@ -249,10 +281,10 @@ def merge(inventory: Inventory, reports: list[HostReport], *, stale_after: dt.ti
     known = {name.casefold(): name for name in inventory.hosts}
     for report in reports:
         by_host.setdefault(known.get(report.host.casefold(), report.host), []).append(report)
-    rows = [_row(name, _newest(by_host[name]) if name in by_host else None, stale_after, now)
+    rows = [_row(name, _newest(by_host[name], now) if name in by_host else None, stale_after, now)
             for name in inventory.hosts]
     strangers = [name for name in by_host if name not in inventory.hosts]
-    rows += [HostRow(name, "not in inventory", True, _newest(by_host[name])) for name in strangers]
+    rows += [HostRow(name, "not in inventory", True, _newest(by_host[name], now)) for name in strangers]
     warnings = tuple(f"{name}: a report for a host {inventory.source} does not have" for name in strangers)
     return FleetReport(inventory.source, tuple(rows), tuple(_groups(rows, strangers)), tuple(inventory.hosts), now, warnings)
 
@@ -273,7 +305,10 @@ def task_lines(report: HostReport, now: dt.datetime) -> list[TaskLine]:
         next_run = row.get("next_run")
         definition = change.after or change.before
         if next_run is None and definition and change.action is not Action.DELETE and not row:
-            upcoming = simulate.next_runs(definition, now, 1)
+            try:
+                upcoming = simulate.next_runs(definition, now, 1)
+            except (LookupError, TypeError, ValueError, AttributeError):  # a damaged file's definition
+                upcoming = []
             next_run = upcoming[0].isoformat(sep=" ", timespec="minutes") if upcoming else None
         lines.append(TaskLine(change.path, change.action.value, change.drift,
                               row.get("last_result_text"), row.get("last_run"), next_run))

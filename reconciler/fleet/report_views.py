@@ -100,9 +100,16 @@ def as_json(report: FleetReport) -> str:
 
 # --- Markdown (GitHub Flavored) ---------------------------------------------------------------
 
+_MD_ESCAPED = "\\|*_`[]()!~#"  # emphasis, code, links and images, strikethrough: shown as written
+
+
 def _md(text_: str) -> str:
-    return (text_.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("*", "\\*").replace("_", "\\_").replace("`", "\\`").replace("\n", " "))
+    """Text (a host's error included: a pull report is written by the host) as a
+    Markdown table cell that stays text: no link, image, HTML or code span can start in
+    it. ``&``, ``<`` and ``>`` become entities, the other punctuation is backslash-escaped
+    (CommonMark "Backslash escapes")."""
+    text_ = text_.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+    return "".join("\\" + c if c in _MD_ESCAPED else c for c in text_)
 
 
 def markdown(report: FleetReport) -> str:

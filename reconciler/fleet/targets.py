@@ -102,9 +102,14 @@ def name_problems(targets: Targets, inventory: Inventory) -> list[Problem]:
             else:
                 continue
             where = named.origin
+            if key == "groups" and is_host:
+                hint = f" ({named.name} is a host: use hosts:)"
+            elif key == "hosts" and is_group:
+                hint = f" ({named.name} is a group: use groups:)"
+            else:
+                hint = _hint(named.name, known)
             problems.append(Problem(where.file, where.line, where.column,
-                                    f"targets.{key}: no {what} {named.name!r} in {inventory.source}"
-                                    + _hint(named.name, known)))
+                                    f"targets.{key}: no {what} {named.name!r} in {inventory.source}" + hint))
     return problems
 
 
