@@ -17,7 +17,7 @@ FORBIDDEN_CHARS = set('\\/:*?"<>|')
 # digits, COM¹ COM² COM³ LPT¹ LPT² LPT³; also the console's CONIN$ and CONOUT$. Each is
 # reserved with any extension too (NUL.txt is NUL).
 _RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM[0-9\u00b9\u00b2\u00b3]|LPT[0-9\u00b9\u00b2\u00b3]|CONIN\$|CONOUT\$)"
-                       r"(\..*)?$", re.IGNORECASE)
+                       r" *(\..*)?$", re.IGNORECASE)  # "CON .txt": Windows may trim the blanks, so it counts
 
 
 def segment_problem(segment: str) -> str | None:
@@ -39,7 +39,7 @@ def segment_problem(segment: str) -> str | None:
     if segment.endswith("."):
         return "ends with a dot"
     if _RESERVED.match(segment):
-        return f"is a reserved device name ({segment.split('.')[0].upper()})"
+        return f"is a reserved device name ({segment.split('.')[0].strip().upper()})"
     return None
 
 

@@ -21,7 +21,8 @@ def test_root_refused(root: str) -> None:
     ("", "empty"), ("a\\b", "contains"), ("a/b", "contains"), ("a:b", "contains"), ("a*b", "contains"),
     ('a"b', "contains"), ("a|b", "contains"), (".", "'.'"), ("..", "'..'"), (" a", "space"),
     ("a ", "space"), ("a.", "dot"), ("CON", "reserved"), ("nul.txt", "reserved"), ("com1", "reserved"),
-    ("LPT9.log", "reserved"), ("a\x00b", "non-printable"), ("a\nb", "non-printable"),
+    ("LPT9.log", "reserved"), ("CON .txt", "reserved"), ("aux  .log", "reserved"),
+    ("a\x00b", "non-printable"), ("a\nb", "non-printable"),
     ("a\u202eb", "non-printable"), ("x" * 201, "200"),
 ])
 def test_segment_problems(segment: str, fragment: str) -> None:
