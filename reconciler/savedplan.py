@@ -201,8 +201,9 @@ def _check_written_marker(change: Change, root: str) -> None:
 
 def check_ownership(plan: Plan, actual: list[Any], signed: bool = False) -> None:
     """What a saved plan writes is checked against the live state read now, whatever
-    the plan says: it deletes and updates only tasks this tool owns now (never a
-    protected one, never one whose marker is unsigned under RECONCILE_HMAC_KEY), creates
+    the plan says: it deletes and updates only tasks this tool owns now (it never deletes
+    a protected one, nor one whose marker is unsigned under RECONCILE_HMAC_KEY: that one
+    its manifest may still update, which signs it; README "Security"), creates
     only where no task is, and registers only XML that carries our marker for its path.
     Taking over a task that is not ours (``adopt``, and the delete half of an adopted
     task's case-only rename) needs a plan whose signature was checked (``signed``)."""
