@@ -235,6 +235,19 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _misplaced(err: UsageError, words: list[str]) -> UsageError:
+    """``reconcile.py --dir X plan``: argparse takes X for the command and says only
+    "invalid choice"; say that the option belongs after the command name."""
+    if "argument COMMAND: invalid choice" not in str(err):
+        return err
+    for at, (before, word) in enumerate(zip(words, words[1:])):
+        if before.startswith("--") and "=" not in before and not word.startswith("-"):
+            command = next((w for w in words[at + 2:] if not w.startswith("-")), "COMMAND")
+            return UsageError(f"{before} is an option of the command, so it goes after the command "
+                              f"name: reconcile.py {command} {before} {word} (see reconcile.py --help)")
+    return err
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _tune_garbage_collector()
     for stream in (sys.stdout, sys.stderr):
@@ -245,7 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args: argparse.Namespace | None = None
     try:
         parser = build_parser()
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        words = list(sys.argv[1:] if argv is None else argv)
+        try:
+            args = parser.parse_args(words)
+        except UsageError as err:
+            raise _misplaced(err, words) from None
         if not args.command:
             parser.print_help(sys.stderr)
             return EXIT_ERROR

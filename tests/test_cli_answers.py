@@ -104,6 +104,14 @@ def test_a_missing_dependency_names_the_install_command(workspace: Path, tmp_pat
     _one_clear_line(result, "the Python package 'lxml' is not installed", "-m pip install .")
 
 
+def test_a_commands_option_before_the_command_name_says_where_it_goes(workspace: Path) -> None:
+    result = run_cli("--dir", "tasks.d", "plan", cwd=workspace)
+    _one_clear_line(result, "--dir is an option of the command, so it goes after the command name: "
+                            "reconcile.py plan --dir tasks.d")
+    assert run_cli("--backend", "local", "--no-color", "validate", cwd=workspace).code == 0
+    _one_clear_line(run_cli("plann", cwd=workspace), "invalid choice: 'plann'")
+
+
 def test_abbreviations_are_not_options(workspace: Path) -> None:
     assert run_cli("apply", "-q", cwd=workspace).code == 0
     (workspace / "empty.d").mkdir()
