@@ -409,3 +409,21 @@ def test_com_unicode_and_double_hyphen_names_round_trip(workspace: Path, com_mac
     removed = com_cli(workspace, com_machine, "apply")
     assert removed.code == 0 and "1 deleted" in removed.out, removed.out + removed.err
     assert processes_started(com_machine) == []
+
+
+def test_local_unicode_and_double_hyphen_names_round_trip_in_one_read(workspace: Path) -> None:
+    """The same scenario on the embedded store, counting its reads (RECONCILE_CALL_LOG)."""
+    for file, text in (("backup.yaml", DOUBLE_HYPHEN), ("report.yaml", SNOWMAN), ("japanese.yaml", JAPANESE)):
+        (workspace / "tasks.d" / file).write_text(text, encoding="utf-8")
+    log = workspace / "calls.jsonl"
+    env = {"RECONCILE_CALL_LOG": str(log)}
+    applied = run_cli("apply", cwd=workspace, env=env)
+    assert applied.code == 0 and "Apply complete: 9 added" in applied.out, applied.out + applied.err
+    log.unlink()
+    plan = run_cli("plan", "--detailed-exitcode", cwd=workspace, env=env)
+    assert plan.code == 0 and plan.out.strip().splitlines()[-1] == "No changes.", plan.out + plan.err
+    calls = [json.loads(line)["call"] for line in log.read_text(encoding="utf-8").splitlines()]
+    assert calls == ["read"], calls
+    (workspace / "tasks.d" / "japanese.yaml").unlink()
+    removed = run_cli("apply", cwd=workspace)
+    assert removed.code == 0 and "1 deleted" in removed.out, removed.out + removed.err
