@@ -5,15 +5,13 @@ summary, drift, errors, duration. The report is written whatever happens: a run 
 fails is a report with errors, never a silence (``fleet report`` reads these)."""
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ReconcileError
 from ..runner.secrets import SecretError, from_env, redact_url
@@ -102,16 +100,6 @@ def _status(backend: Any, root: str, directory: str, select: Any) -> list[dict[s
         return []
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failure: following it would send the report (and a token in the
-    URL's path) wherever the server points."""
-
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
-                         newurl: str) -> urllib.request.Request | None:
-        raise ReconcileError(f"answered {code} (a redirect to {redact_url(newurl)}); redirects are not "
-                             "followed: set the URL to where the hook really is")
-
-
 def webhook_url(settings: AgentSettings) -> tuple[str, str] | None:
     """The webhook's URL and how it may be shown, from wherever the install said."""
     from . import secrets
@@ -129,40 +117,31 @@ def webhook_url(settings: AgentSettings) -> tuple[str, str] | None:
 
 
 def _post(url: str, shown: str, report: dict[str, Any], deadline: float = WEBHOOK_TIMEOUT) -> None:
-    """One POST, without redirects, within ``deadline`` seconds in all: a per-read timeout
-    alone is no bound (a server may answer a byte at a time)."""
+    """One POST, without redirects, within ``deadline`` seconds in all (as the runner's
+    notifications: a per-read timeout alone is no bound)."""
+    from ..runner.notify import NoRedirect, within
+
     if not url.lower().startswith(("http://", "https://")):
         raise ReconcileError(f"webhook {shown}: not an http(s) URL")
     body = json.dumps({"event": "reconcile.agent.run", **report}, ensure_ascii=False).encode("utf-8")
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "reconcile.py"})
-    opener = urllib.request.build_opener(_NoRedirect)
-    outcome: dict[str, Any] = {}
-    opened: list[Any] = []
+    opener = urllib.request.build_opener(NoRedirect)
+    status: list[int] = []
 
-    def send() -> None:
-        try:
-            with opener.open(request, timeout=deadline) as response:  # noqa: S310 - http(s) only
-                opened.append(response)
-                response.read()
-                outcome["status"] = response.status
-        except Exception as err:  # noqa: BLE001 - handed to the caller's thread (http.client's errors too)
-            outcome["error"] = err
+    def send(aborts: list[Callable[[], None]]) -> None:
+        with opener.open(request, timeout=deadline) as response:  # noqa: S310 - http(s) only
+            aborts.append(response.close)
+            response.read()
+            status.append(response.status)
 
-    worker = threading.Thread(target=send, name="agent-webhook", daemon=True)
-    worker.start()
-    worker.join(deadline)
-    if worker.is_alive():
-        for response in opened:
-            with contextlib.suppress(Exception):  # best effort: the deadline has passed anyway
-                response.close()
-        raise ReconcileError(f"webhook {shown}: no complete answer within {deadline:g}s")
-    error = outcome.get("error")
-    if error is not None:
-        said = (str(error) or type(error).__name__).replace(url, shown)
-        raise ReconcileError(f"webhook {shown}: {said}")
-    if not 200 <= outcome["status"] < 300:
-        raise ReconcileError(f"webhook {shown} answered {outcome['status']}")
+    try:
+        within(deadline, send)
+    except Exception as err:  # noqa: BLE001 - http.client's errors too; the URL never shown whole
+        said = (str(err) or type(err).__name__).replace(url, shown)
+        raise ReconcileError(f"webhook {shown}: {said}") from None
+    if not 200 <= status[0] < 300:
+        raise ReconcileError(f"webhook {shown} answered {status[0]}")
 
 
 def _without(text: str, secrets: list[str], shown: str) -> str:

@@ -57,7 +57,7 @@ def send_all(entries: list[dict[str, Any]], report: dict[str, Any], tail: str = 
                 raise NotifyError(f"unknown notification {kind!r}")
             send = send_email if kind == "email" else send_webhook
             timeout = _timeout(body.get("smtp") if kind == "email" else body)
-            _within(timeout, lambda abort: send(body, report, tail, redactor=redactor,
+            within(timeout, lambda abort: send(body, report, tail, redactor=redactor,
                                                 credentials=credentials, abort=abort))
         except Exception as err:  # noqa: BLE001 - reported, never raised: the run's result stands
             outcome["ok"] = False
@@ -86,10 +86,11 @@ def _timeout(config: Any) -> float:
         return TIMEOUT
 
 
-def _within(seconds: float, action: Callable[[list[Callable[[], None]]], None]) -> None:
+def within(seconds: float, action: Callable[[list[Callable[[], None]]], None]) -> None:
     """Run ``action`` with a total deadline: past it, the notification has failed, and
     whatever ``action`` registered in its abort list (closing its connection) is called.
-    A per-read socket timeout alone is no bound: a server may answer a byte at a time."""
+    A per-read socket timeout alone is no bound: a server may answer a byte at a time.
+    Also the pull agent's webhook."""
     aborts: list[Callable[[], None]] = []
     outcome: dict[str, BaseException] = {}
 
@@ -246,14 +247,14 @@ def _address(sender: str) -> str:
     return sender
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failure: following it would send the headers (a token) to
-    wherever the server points, another origin included."""
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failure: following it would send the headers (a token) and the
+    body to wherever the server points, another origin included. Also the pull agent's."""
 
     def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
                          newurl: str) -> urllib.request.Request | None:
-        raise NotifyError(f"webhook: the server answered {code} (a redirect to {redact_url(newurl)}); "
-                          "redirects are not followed: set the url to where the hook really is")
+        raise NotifyError(f"answered {code} (a redirect to {redact_url(newurl)}); redirects are not "
+                          "followed: set the URL to where the hook really is")
 
 
 def _headers(config: dict[str, Any], redactor: Redactor,
@@ -291,7 +292,7 @@ def send_webhook(config: dict[str, Any], report: dict[str, Any], tail: str = "",
     headers.update(_headers(config, redactor, credentials))
     body = json.dumps({"event": "reconcile.run.failed", **report}, ensure_ascii=False).encode("utf-8")
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    opener = urllib.request.build_opener(_NoRedirect)
+    opener = urllib.request.build_opener(NoRedirect)
     with opener.open(request, timeout=_timeout(config)) as response:  # noqa: S310 - http(s) only
         status = response.status
     if not 200 <= status < 300:
