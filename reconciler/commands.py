@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
 from typing import TYPE_CHECKING, Callable
 
 from . import report, report_doctor, report_status, report_validate, streams
@@ -25,19 +24,7 @@ def _backend(args: argparse.Namespace) -> Backend:
     return open_backend(args.backend, root=args.root, store=args.store)
 
 
-def _out(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise  # the reader went away: a quiet exit (cli)
-    except OSError as err:  # a full disk, a device that refuses the output
-        streams.quiet_stdout()
-        raise ReconcileError(f"cannot write the output: {err.strerror or err}") from None
-
-
-def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+_out, _err = streams.write_out, streams.write_err
 
 
 def _write_file(path: str, text: str) -> None:

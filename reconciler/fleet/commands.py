@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import streams
-from ..errors import ReconcileError, UsageError
+from ..errors import UsageError
 
 if TYPE_CHECKING:
     from .hosts import Chosen
 
 
-def _out(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise  # the reader went away: a quiet exit (cli)
-    except OSError as err:  # a full disk, a device that refuses the output
-        streams.quiet_stdout()
-        raise ReconcileError(f"cannot write the output: {err.strerror or err}") from None
-
-
-def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+_out, _err = streams.write_out, streams.write_err
 
 
 def chosen_host(args: argparse.Namespace) -> Chosen | None:
