@@ -128,13 +128,17 @@ class LocalBackend:
         self.calls = 0
 
     # --- paths -------------------------------------------------------------------------
-    def _segments(self, path: str) -> list[str]:
-        if not names.is_under(path, self.root):
-            raise BackendError(f"{path}: refusing to touch a task outside {self.root}")
+    def _segments(self, path: str, what: str = "task") -> list[str]:
+        """The store's folders and file of ``path``: a task in the root, or with
+        ``what="folder"`` the root itself or a folder in it."""
+        inside = names.is_under(path, self.root) if what == "task" else \
+            names.key(path.rstrip("\\") + "\\").startswith(names.key(self.root))
+        if not inside:
+            raise BackendError(f"{path}: refusing to touch a {what} outside {self.root}")
         segments = [s for s in path.split("\\") if s]
         for segment in segments:
             if names.segment_problem(segment):  # never let a path climb out of the store
-                raise BackendError(f"{path}: not a valid task path")
+                raise BackendError(f"{path}: not a valid {what} path")
         return segments
 
     def _existing(self, parent: Path, segment: str) -> Path:
@@ -324,11 +328,7 @@ class LocalBackend:
             yield
 
     def remove_folder(self, path: str) -> None:
-        if not names.key(path.rstrip("\\") + "\\").startswith(names.key(self.root)):
-            raise BackendError(f"{path}: refusing to touch a folder outside {self.root}")
-        segments = [s for s in path.split("\\") if s]
-        if any(names.segment_problem(s) for s in segments):  # never climb out of the store
-            raise BackendError(f"{path}: not a valid folder path")
+        segments = self._segments(path, "folder")
         try:
             folder: Path | None = self.store
             for segment in segments:
